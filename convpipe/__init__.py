@@ -1,0 +1,7 @@
+"""convpipe: a reproducible image-classification pipeline over DVC, TensorFlow and MLflow."""
+import os
+
+# TFMOT (quantization-aware training, pruning) works only with Keras 2, so every model is built
+# with tf.keras resolved to tf_keras; this must be set before TensorFlow is first imported.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,129 @@
+"""Decoded, resized images as sharded TFRecords, and the tf.data pipelines that read them."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from convpipe.data.images import ImageRejected, Skipped, load_image, resize
+from convpipe.data.split import Record
+
+META_FILE = "meta.json"
+
+
+def _decode(job: tuple[str, str, int, tuple[int, int]]) -> tuple[str, np.ndarray | None, list[str] | str]:
+    path, color_mode, max_pixels, size = job
+    try:
+        image, notes = load_image(Path(path), color_mode, max_pixels)
+        return path, resize(image, size), notes
+    except ImageRejected as rejected:
+        return path, None, rejected.reason
+
+
+def decode_all(records: list[Record], color_mode: str, max_pixels: int, size: tuple[int, int],
+               workers: int) -> Iterator[tuple[Record, np.ndarray | None, list[str] | str]]:
+    """Decode and resize in worker processes, yielding (record, pixels or None, notes or reason) in order."""
+    jobs = [(r.path, color_mode, max_pixels, tuple(size)) for r in records]
+    # Threads, not processes: Pillow releases the GIL while decoding and resizing, and a process pool
+    # would have to re-import TensorFlow (spawn) or fork a process that already runs its threads.
+    with ThreadPoolExecutor(workers) as pool:
+        for record, (_, pixels, info) in zip(records, pool.map(_decode, jobs)):
+            yield record, pixels, info
+
+
+@dataclass
+class SplitSummary:
+    counts: dict[str, int]
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[Skipped] = field(default_factory=list)
+    pixel_sum: float = 0.0
+    pixel_sq_sum: float = 0.0
+    pixel_count: int = 0
+
+    def stats(self) -> dict[str, float]:
+        """Mean and standard deviation of all pixel values (0-255)."""
+        mean = self.pixel_sum / max(self.pixel_count, 1)
+        return {"mean": mean, "std": max(self.pixel_sq_sum / max(self.pixel_count, 1) - mean**2, 0.0) ** 0.5}
+
+
+def write_split(records: list[Record], class_names: list[str], out_dir: Path, split: str, shard_size: int,
+                color_mode: str, max_pixels: int, size: tuple[int, int], workers: int) -> SplitSummary:
+    """Write `split` as TFRecord shards; count classes, skipped files and pixel statistics."""
+    import tensorflow as tf
+
+    index = {name: i for i, name in enumerate(class_names)}
+    summary = SplitSummary(dict.fromkeys(class_names, 0))
+    writer, written = None, 0
+    for record, pixels, info in decode_all(records, color_mode, max_pixels, size, workers):
+        if pixels is None:
+            summary.skipped.append(Skipped(record.path, info))
+            continue
+        summary.notes += [Skipped(record.path, note) for note in info]
+        values = pixels.astype(np.float64)
+        summary.pixel_sum += values.sum()
+        summary.pixel_sq_sum += (values**2).sum()
+        summary.pixel_count += values.size
+        if written % shard_size == 0:
+            if writer:
+                writer.close()
+            writer = tf.io.TFRecordWriter(str(out_dir / f"{split}-{written // shard_size:05d}.tfrecord"))
+        writer.write(_example(pixels, index[record.label]))
+        summary.counts[record.label] += 1
+        written += 1
+    if writer:
+        writer.close()
+    return summary
+
+
+def _example(pixels: np.ndarray, label: int) -> bytes:
+    import tensorflow as tf
+
+    feature = {
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[pixels.tobytes()])),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def read_meta(prepared_dir: Path) -> dict:
+    """Class names, image shape and counts written by the preprocess stage."""
+    with open(Path(prepared_dir) / META_FILE, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def dataset(prepared_dir: Path, split: str, batch_size: int, shuffle_seed: int | None = None, augment=None):
+    """Batches of (float32 pixels 0-255, int label) for `split`, cached after decoding."""
+    import tensorflow as tf
+
+    meta = read_meta(prepared_dir)
+    shape = (*meta["image_size"], meta["channels"])
+    files = sorted(str(p) for p in Path(prepared_dir).glob(f"{split}-*.tfrecord"))
+    if not files:
+        raise FileNotFoundError(f"{prepared_dir}: no {split}-*.tfrecord shards (run the preprocess stage)")
+    spec = {"image": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
+
+    def parse(serialized):
+        example = tf.io.parse_single_example(serialized, spec)
+        image = tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), shape)
+        return tf.cast(image, tf.float32), example["label"]
+
+    ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle_seed is not None:
+        ds = ds.shuffle(meta["counts"][split]["total"], seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augment is not None:
+        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def arrays(prepared_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """All of `split` in memory: float32 pixels N×H×W×C (0-255) and int labels."""
+    images, labels = [], []
+    for x, y in dataset(prepared_dir, split, batch_size=1024).as_numpy_iterator():
+        images.append(x)
+        labels.append(y)
+    return np.concatenate(images), np.concatenate(labels)

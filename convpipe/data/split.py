@@ -1,0 +1,103 @@
+"""Deterministic, stratified, growth-stable train/val/test assignment by content hash."""
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from convpipe.data.images import Skipped, file_sha256, list_images
+
+SPLITS = ("train", "val", "test")
+MANIFEST_FIELDS = ("path", "label", "sha256")
+
+
+@dataclass(frozen=True)
+class Record:
+    path: str
+    label: str
+    sha256: str
+
+
+def unit_hash(seed: int, sha256: str) -> float:
+    """A number in [0, 1) fixed by the seed and the image content alone."""
+    digest = hashlib.sha256(f"{seed}:{sha256}".encode()).hexdigest()
+    return int(digest[:13], 16) / 16**13
+
+
+def scan(raw_dir: Path) -> tuple[list[Record], list[Skipped]]:
+    """Hash every image under raw_dir/<class>/; files outside class folders are skipped."""
+    paths, skipped = list_images(raw_dir)
+    records = []
+    for path in paths:
+        relative = path.relative_to(raw_dir)
+        if len(relative.parts) < 2:
+            skipped.append(Skipped(str(path), "not inside a class folder"))
+            continue
+        records.append(Record(str(path), relative.parts[0], file_sha256(path)))
+    return records, skipped
+
+
+def deduplicate(records: list[Record]) -> tuple[list[Record], list[Skipped]]:
+    """Keep one copy of identical files; drop content that appears under two labels."""
+    by_hash: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_hash[record.sha256].append(record)
+    kept, skipped = [], []
+    for copies in by_hash.values():
+        labels = sorted({r.label for r in copies})
+        if len(labels) > 1:
+            skipped += [Skipped(r.path, f"label conflict: same image under {labels}") for r in copies]
+            continue
+        first, *rest = sorted(copies, key=lambda r: r.path)
+        kept.append(first)
+        skipped += [Skipped(r.path, f"duplicate of {first.path}") for r in rest]
+    return sorted(kept, key=lambda r: r.path), skipped
+
+
+def assign(records: list[Record], val_fraction: float, test_fraction: float, seed: int,
+           max_per_class: int | None = None) -> dict[str, list[Record]]:
+    """Split each class by content hash, so adding images never moves the existing ones."""
+    by_label: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_label[record.label].append(record)
+    splits: dict[str, list[Record]] = {name: [] for name in SPLITS}
+    for label, members in sorted(by_label.items()):
+        members.sort(key=lambda r: unit_hash(seed, r.sha256))
+        members = members[:max_per_class]
+        if len(members) < len(SPLITS):
+            raise ValueError(f"class {label!r} has {len(members)} image(s); at least {len(SPLITS)} are "
+                             "needed to give train, val and test one each")
+        parts = {name: [] for name in SPLITS}
+        for record in members:
+            u = unit_hash(seed, record.sha256)
+            parts["test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"].append(record)
+        _fill_empty(parts)
+        for name in SPLITS:
+            splits[name] += parts[name]
+    return {name: sorted(rs, key=lambda r: r.path) for name, rs in splits.items()}
+
+
+def _fill_empty(parts: dict[str, list[Record]]) -> None:
+    # A small class can leave a split empty by chance; lend it one image from the largest split
+    # so that every class is seen by every split.
+    for name in SPLITS:
+        if not parts[name]:
+            donor = max(SPLITS, key=lambda n: len(parts[n]))
+            parts[name].append(parts[donor].pop())
+
+
+def write_manifest(records: list[Record], path: Path) -> None:
+    """One CSV row per image: path, label, sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(MANIFEST_FIELDS)
+        writer.writerows((r.path, r.label, r.sha256) for r in records)
+
+
+def read_manifest(path: Path) -> list[Record]:
+    """Records of a manifest written by write_manifest."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [Record(row["path"], row["label"], row["sha256"]) for row in csv.DictReader(handle)]

@@ -1,0 +1,115 @@
+"""The regression gate: reports/*.json against a baseline revision, rule by rule (TFX-style)."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from convpipe.params import Rule, flatten
+
+# Report file → prefix of its keys in rules (metrics.json's keys are used bare: test.accuracy).
+REPORT_FILES = {"metrics.json": "", "export.json": "export."}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    metric: str
+    baseline: float | None
+    current: float | None
+    threshold: str
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def delta(self) -> float | None:
+        if self.baseline is None or self.current is None:
+            return None
+        return self.current - self.baseline
+
+
+def numbers(tree: dict, prefix: str = "") -> dict[str, float]:
+    """The numeric leaves of a report, as dotted keys."""
+    return {prefix + k: float(v) for k, v in flatten(tree).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def read_workspace(reports_dir: Path) -> dict[str, float]:
+    """Numeric metrics of the report files in the working tree."""
+    values: dict[str, float] = {}
+    for name, prefix in REPORT_FILES.items():
+        path = Path(reports_dir) / name
+        if path.exists():
+            with open(path, encoding="utf-8") as handle:
+                values.update(numbers(json.load(handle), prefix))
+    return values
+
+
+def read_revision(reports_dir: Path, rev: str) -> dict[str, float] | None:
+    """Numeric metrics of the report files committed at `rev`; None when it has none."""
+    values: dict[str, float] = {}
+    found = False
+    for name, prefix in REPORT_FILES.items():
+        shown = subprocess.run(["git", "show", f"{rev}:./{Path(reports_dir) / name}"],
+                               capture_output=True, text=True)
+        if shown.returncode == 0:
+            found = True
+            values.update(numbers(json.loads(shown.stdout), prefix))
+        elif "invalid object name" in shown.stderr or "unknown revision" in shown.stderr:
+            raise ValueError(f"gate: git revision {rev!r} not found")
+    return values if found else None
+
+
+def describe(rule: Rule) -> str:
+    """A rule as people write it: '>= 0.97, drop <= 0.01'."""
+    parts = []
+    if rule.min is not None:
+        parts.append(f">= {rule.min:g}")
+    if rule.max is not None:
+        parts.append(f"<= {rule.max:g}")
+    if rule.max_drop is not None:
+        parts.append(f"drop <= {rule.max_drop:g}")
+    if rule.max_rise is not None:
+        parts.append(f"rise <= {rule.max_rise:g}")
+    return ", ".join(parts)
+
+
+def judge(metric: str, rule: Rule, current: float | None, baseline: float | None) -> Verdict:
+    """Check one metric against its value bounds and, with a baseline, its allowed change."""
+    failures = []
+    if current is None or math.isnan(current):
+        failures.append("missing from the current reports")
+    else:
+        if rule.min is not None and current < rule.min:
+            failures.append(f"below {rule.min:g}")
+        if rule.max is not None and current > rule.max:
+            failures.append(f"above {rule.max:g}")
+        if baseline is not None:
+            # A tiny tolerance keeps float noise in a re-serialised JSON from failing a zero-change rule.
+            if rule.max_drop is not None and baseline - current > rule.max_drop + 1e-12:
+                failures.append(f"dropped {baseline - current:.4g} > {rule.max_drop:g}")
+            if rule.max_rise is not None and current - baseline > rule.max_rise + 1e-12:
+                failures.append(f"rose {current - baseline:.4g} > {rule.max_rise:g}")
+    return Verdict(metric, baseline, current, describe(rule), tuple(failures))
+
+
+def run_gate(rules: dict[str, Rule], current: dict[str, float], baseline: dict[str, float] | None) -> list[Verdict]:
+    """One verdict per rule, in the order the rules are written."""
+    return [judge(metric, rule, current.get(metric), None if baseline is None else baseline.get(metric))
+            for metric, rule in rules.items()]
+
+
+def table(verdicts: list[Verdict]) -> str:
+    """A fixed-width table: metric, baseline, current, delta, threshold, verdict."""
+    def fmt(value: float | None, signed: bool = False) -> str:
+        return "—" if value is None else f"{value:+.4f}" if signed else f"{value:.4f}"
+
+    rows = [("metric", "baseline", "current", "delta", "threshold", "verdict")]
+    rows += [(v.metric, fmt(v.baseline), fmt(v.current), fmt(v.delta, signed=True), v.threshold,
+              "pass" if v.passed else "FAIL: " + "; ".join(v.failures)) for v in verdicts]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)

@@ -1,0 +1,195 @@
+"""params.yaml, validated by one pydantic model per section before any stage does work."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PARAMS_FILE = Path("params.yaml")
+
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+PositiveInt = Annotated[int, Field(gt=0)]
+LearningRate = Annotated[float, Field(gt=0, le=1)]
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, malformed or holds a bad value; the message names the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Paths(Section):
+    raw: str
+    split: str
+    prepared: str
+    train: str
+    finetune: str
+    export: str
+    reports: str
+
+
+SOURCE_KINDS = ("sklearn", "tfds", "dir", "url")
+
+
+class Data(Section):
+    source: str
+    max_per_class: PositiveInt | None = None
+    color_mode: Literal["grayscale", "rgb"]
+    image_size: Annotated[list[Annotated[int, Field(ge=8, le=1024)]], Field(min_length=2, max_length=2)]
+    val_fraction: Fraction
+    test_fraction: Fraction
+    max_pixels: PositiveInt = 89_478_485
+    shard_size: PositiveInt = 2000
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, source: str) -> str:
+        kind, _, rest = source.partition(":")
+        if kind not in SOURCE_KINDS or not rest:
+            raise ValueError(f"expected one of {', '.join(k + ':…' for k in SOURCE_KINDS)}, got {source!r}")
+        return source
+
+    @model_validator(mode="after")
+    def _train_share_left(self) -> Data:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError("val_fraction + test_fraction must leave at least 10% for training")
+        return self
+
+
+class Augment(Section):
+    flip: Literal["none", "horizontal", "vertical", "horizontal_and_vertical"]
+    rotation: Annotated[float, Field(ge=0, le=0.5)]
+    zoom: Annotated[float, Field(ge=0, lt=1)]
+    translation: Annotated[float, Field(ge=0, lt=1)]
+    contrast: Annotated[float, Field(ge=0, le=1)]
+
+
+class Model(Section):
+    arch: Literal["small_convnet"]
+    filters: Annotated[list[Annotated[int, Field(gt=0, le=1024)]], Field(min_length=1, max_length=6)]
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+
+
+class Train(Section):
+    epochs: Annotated[int, Field(gt=0, le=1000)]
+    batch_size: Annotated[int, Field(gt=0, le=4096)]
+    learning_rate: LearningRate
+    patience: PositiveInt
+
+
+class Finetune(Section):
+    epochs: Annotated[int, Field(ge=0, le=1000)]
+    learning_rate: LearningRate
+    unfreeze: Literal["all"] | PositiveInt | Fraction
+    patience: PositiveInt
+
+
+class Evaluate(Section):
+    batch_size: Annotated[int, Field(gt=0, le=4096)]
+
+
+EXPORT_FORMATS = ("savedmodel", "tflite_float32", "tflite_int8", "onnx")
+
+
+class Export(Section):
+    formats: Annotated[list[Literal[EXPORT_FORMATS]], Field(min_length=1)]  # type: ignore[valid-type]
+    representative_samples: Annotated[int, Field(gt=0, le=10_000)]
+    onnx_opset: Annotated[int, Field(ge=13, le=21)]
+    latency_runs: Annotated[int, Field(gt=0, le=10_000)]
+
+
+class Tracking(Section):
+    experiment: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Rule(Section):
+    min: float | None = None
+    max: float | None = None
+    max_drop: Annotated[float, Field(ge=0)] | None = None
+    max_rise: Annotated[float, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Rule:
+        if self.model_dump(exclude_none=True) == {}:
+            raise ValueError("a rule needs at least one of min, max, max_drop, max_rise")
+        return self
+
+
+class Gate(Section):
+    rules: dict[str, Rule]
+
+
+class Params(Section):
+    seed: Annotated[int, Field(ge=0, lt=2**31)]
+    paths: Paths
+    data: Data
+    augment: Augment
+    model: Model
+    train: Train
+    finetune: Finetune
+    evaluate: Evaluate
+    export: Export
+    tracking: Tracking
+    gate: Gate
+
+    def flat(self) -> dict[str, object]:
+        """All params as dotted keys, for MLflow."""
+        return flatten(self.model_dump(mode="json"))
+
+    def digest(self) -> str:
+        """A short hash that changes whenever any param does."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    """{"a": {"b": 1}} → {"a.b": 1}."""
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    if error["type"] == "missing":
+        return f"{key}: missing"
+    return f"{key}: {error['msg']} (got {error['input']!r})"
+
+
+def parse(raw: object, source: str = str(PARAMS_FILE)) -> Params:
+    """Validate already-loaded YAML; raise ParamsError naming every bad key."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        # Unions report one error per member; the first per key is the one a user needs.
+        seen: dict[str, str] = {}
+        for error in err.errors():
+            seen.setdefault(".".join(map(str, error["loc"][:2])), _describe(error))
+        raise ParamsError(f"{source}: " + "; ".join(seen.values())) from None
+
+
+def load(path: Path | str = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found (run from the project root)") from None
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    return parse(raw, str(path))

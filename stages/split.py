@@ -1,0 +1,42 @@
+"""split: hash, deduplicate and assign every image to train/val/test by content.
+
+Reads params: seed, paths, data, tracking. Writes: paths.split/{train,val,test}.csv and summary.json.
+"""
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import mlflow
+
+from convpipe import params as params_module
+from convpipe.data import split
+from convpipe.errors import run_main
+from convpipe.tracking import stage_run
+
+
+def main() -> None:
+    params = params_module.load()
+    raw_dir, out_dir = Path(params.paths.raw), Path(params.paths.split)
+    with stage_run("split", params):
+        records, skipped = split.scan(raw_dir)
+        unique, dropped = split.deduplicate(records)
+        splits = split.assign(unique, params.data.val_fraction, params.data.test_fraction, params.seed,
+                              params.data.max_per_class)
+        for name, members in splits.items():
+            split.write_manifest(members, out_dir / f"{name}.csv")
+        summary = {
+            "images_found": len(records),
+            "counts": {name: len(members) for name, members in splits.items()},
+            "skipped": [asdict(s) for s in skipped + dropped],
+        }
+        with open(out_dir / "summary.json", "w", encoding="utf-8") as handle:
+            json.dump(summary, handle, indent=2)
+        mlflow.log_metrics({f"{name}_images": count for name, count in summary["counts"].items()})
+        mlflow.log_metric("skipped_files", len(summary["skipped"]))
+        mlflow.log_artifacts(str(out_dir), "split")
+        print(f"split: {summary['counts']}, skipped {len(summary['skipped'])} file(s)")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main, "split"))

@@ -51,13 +51,19 @@ def _classes(folder: Path) -> list[str]:
     for name in classes:
         if not list_images(folder / name)[0]:
             raise ValueError(f"{folder}: class folder {name!r} contains no images")
-    # Names that differ only in case or unsafe characters would share one raw folder.
+    class_folder_names(folder, classes)
+    return classes
+
+
+def class_folder_names(where, classes: list[str]) -> list[str]:
+    """Return the safe folder name of each class; raise if two would share one folder."""
     seen = {}
     for name in classes:
+        # Case too: macOS and Windows file systems would merge "Cat" and "cat".
         other = seen.setdefault(safe_name(name).casefold(), name)
         if other != name:
-            raise ValueError(f"{folder}: class folders {other!r} and {name!r} would share one folder; rename one")
-    return classes
+            raise ValueError(f"{where}: classes {other!r} and {name!r} would share one folder; rename one")
+    return [safe_name(name) for name in classes]
 
 
 def copy_tree(layout: dict[str, Path], raw_dir: Path) -> list[Skipped]:
@@ -66,8 +72,7 @@ def copy_tree(layout: dict[str, Path], raw_dir: Path) -> list[Skipped]:
     When the layout has source splits, raw_dir/source_splits.csv (relpath,split) records them.
     """
     raw_dir = Path(raw_dir)
-    if raw_dir.exists() and any(raw_dir.iterdir()):
-        raise FileExistsError(f"{raw_dir}: not empty; remove it before importing into it")
+    require_empty(raw_dir)
     has_splits = "all" not in layout
     root = layout["train"].parent if has_splits else layout["all"]
     images, skipped = list_images(root)
@@ -90,6 +95,12 @@ def copy_tree(layout: dict[str, Path], raw_dir: Path) -> list[Skipped]:
     if has_splits:
         write_source_splits(raw_dir, rows)
     return skipped
+
+
+def require_empty(raw_dir: Path) -> None:
+    """Raise unless raw_dir is missing or empty, so an import never mixes with an older one."""
+    if raw_dir.exists() and any(raw_dir.iterdir()):
+        raise FileExistsError(f"{raw_dir}: not empty; remove it before importing into it")
 
 
 def safe_name(name: str) -> str:

@@ -119,7 +119,7 @@ def test_split_layout_errors(tmp_path):
 
 def test_class_names_that_would_collide_are_an_error(tmp_path):
     src = make_classes(tmp_path / "src", classes=("a:b", "a_b"))
-    with pytest.raises(ValueError, match="class folders 'a:b' and 'a_b' would share one folder"):
+    with pytest.raises(ValueError, match="classes 'a:b' and 'a_b' would share one folder"):
         find_layout(src)
 
 

@@ -13,11 +13,8 @@ def mock_tfds(name: str, data_dir: Path, splits: dict[str, int], num_examples: i
     import tensorflow_datasets as tfds
 
     info = tfds.builder(name, data_dir=str(data_dir)).info
-    info.set_splits(
-        tfds.core.SplitDict(
-            [tfds.core.SplitInfo(name=s, shard_lengths=[n], num_bytes=0, filename_template=None) for s, n in splits.items()]
-        )
-    )
+    infos = [tfds.core.SplitInfo(name=s, shard_lengths=[n], num_bytes=0, filename_template=None) for s, n in splits.items()]
+    info.set_splits(tfds.core.SplitDict(infos))
     folder = Path(data_dir) / name / str(info.version)
     folder.mkdir(parents=True, exist_ok=True)
     info.write_to_directory(str(folder))

@@ -156,7 +156,8 @@ def _extract_zip(archive: Path, into: Path) -> None:
                 if stat.S_ISLNK(info.external_attr >> 16):
                     # zipfile would write the link target as a small text file: wrong either way.
                     target = zf.read(info).decode(errors="replace")
-                    raise _unsafe(archive, info.filename, f"symlink to {target!r} (links in zip files are not supported)")
+                    why = f"symlink to {target!r} (links in zip files are not supported)"
+                    raise _unsafe(archive, info.filename, why)
             zf.extractall(into)
     except zipfile.BadZipFile as exc:
         raise ValueError(f"{archive}: not a valid zip file: {exc}") from None

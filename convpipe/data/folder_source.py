@@ -25,7 +25,9 @@ def find_layout(root: Path) -> dict[str, Path]:
         return {"all": root}
     unexpected = sorted(set(dirs) - SPLIT_DIRS.keys())
     if unexpected:
-        raise ValueError(f"{root}: unexpected folders {unexpected} beside train/; expected only val/ or validation/, test/")
+        raise ValueError(
+            f"{root}: unexpected folders {unexpected} beside train/; expected only val/ or validation/, test/"
+        )
     if "val" in dirs and "validation" in dirs:
         raise ValueError(f"{root}: has both val/ and validation/; keep one")
     layout = {SPLIT_DIRS[name]: root / name for name in dirs}
@@ -38,7 +40,8 @@ def find_layout(root: Path) -> dict[str, Path]:
 
 
 def _subdirs(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in _IGNORED_DIRS)
+    names = (p.name for p in folder.iterdir() if p.is_dir())
+    return sorted(n for n in names if not n.startswith(".") and n not in _IGNORED_DIRS)
 
 
 def _classes(folder: Path) -> list[str]:
@@ -83,7 +86,7 @@ def copy_tree(layout: dict[str, Path], raw_dir: Path) -> list[Skipped]:
         rel = path.relative_to(root)
         class_dir = root.joinpath(*rel.parts[:depth])
         if class_dir not in class_dirs:
-            skipped.append(Skipped(rel.as_posix(), "not in a class folder"))
+            skipped.append(Skipped(str(path), "not inside a class folder"))
             continue
         # Nested folders are flattened into the name; the split prefix keeps train/ and val/ apart.
         name = "__".join(rel.parts[depth:])
@@ -94,7 +97,7 @@ def copy_tree(layout: dict[str, Path], raw_dir: Path) -> list[Skipped]:
             rows.append((target.relative_to(raw_dir).as_posix(), split))
     if has_splits:
         write_source_splits(raw_dir, rows)
-    return skipped
+    return sorted(skipped, key=lambda s: s.path)
 
 
 def require_empty(raw_dir: Path) -> None:

@@ -35,7 +35,10 @@ class ImageRejected(ValueError):
 
 
 def list_images(root: Path) -> tuple[list[Path], list[Skipped]]:
-    """Walk root in sorted order; return image files and the skipped ones with a reason."""
+    """Walk root in sorted order; return image files and the skipped ones with a reason.
+
+    Paths, skipped ones too, are root joined with the path below it, so relative if root is.
+    """
     root = Path(root)
     images, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -43,27 +46,23 @@ def list_images(root: Path) -> tuple[list[Path], list[Skipped]]:
         for name in sorted(dirnames):
             # Pruned directories are reported once instead of file by file (think of .git).
             if name.startswith("."):
-                skipped.append(Skipped(_rel(here / name, root), "hidden directory"))
+                skipped.append(Skipped(str(here / name), "hidden directory"))
                 dirnames.remove(name)
             elif (here / name).is_symlink():
                 # os.walk does not follow them (cycles); say so rather than drop them silently.
-                skipped.append(Skipped(_rel(here / name, root), "symlinked directory not followed"))
+                skipped.append(Skipped(str(here / name), "symlinked directory not followed"))
         dirnames.sort()
         for name in sorted(filenames):
             path = here / name
             suffix = path.suffix.lower()
             if name.startswith("."):
-                skipped.append(Skipped(_rel(path, root), "hidden file"))
+                skipped.append(Skipped(str(path), "hidden file"))
             elif suffix not in IMAGE_EXTENSIONS:
                 reason = f"not an image extension: {suffix}" if suffix else "no file extension"
-                skipped.append(Skipped(_rel(path, root), reason))
+                skipped.append(Skipped(str(path), reason))
             else:
                 images.append(path)
     return images, skipped
-
-
-def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
 
 
 def load_image(path, color_mode: str, max_pixels: int) -> tuple[Image.Image, list[str]]:
@@ -77,6 +76,7 @@ def load_image(path, color_mode: str, max_pixels: int) -> tuple[Image.Image, lis
     if os.path.getsize(path) == 0:
         raise ImageRejected(path, "empty file")
     # A process-wide flag some libraries switch on; with it, truncated files decode as grey.
+    # Setting it here is not thread-safe: run decoders in processes, not threads.
     truncated_ok, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
         with warnings.catch_warnings():
@@ -96,7 +96,8 @@ def load_image(path, color_mode: str, max_pixels: int) -> tuple[Image.Image, lis
     except UnidentifiedImageError:
         raise ImageRejected(path, "not an image: cannot identify image file") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        if isinstance(exc, (ImageRejected, FileNotFoundError)):
+        # An OSError with an errno (missing, unreadable) is the file system's fault, not the image's.
+        if isinstance(exc, ImageRejected) or getattr(exc, "errno", None) is not None:
             raise
         reason = "truncated image" if "truncated" in str(exc).lower() else f"corrupt image: {exc}"
         raise ImageRejected(path, reason) from exc
@@ -133,7 +134,8 @@ def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
     icc = im.info.get("icc_profile")
     if icc:
         try:
-            return ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, outputMode="RGB")
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(im, profile, _SRGB, outputMode="RGB")
         except ImageCms.PyCMSError:
             pass  # A broken profile is no reason to lose the image; fall back to Pillow's formula.
     return im.convert("RGB")

@@ -7,7 +7,9 @@ from PIL import Image
 from convpipe.data.folder_source import SPLIT_DIRS, class_folder_names, require_empty, write_source_splits
 
 
-def export_tfds(name: str, raw_dir: Path, data_dir: str | None, keep_source_splits: bool, max_per_class: int | None) -> dict:
+def export_tfds(
+    name: str, raw_dir: Path, data_dir: str | None, keep_source_splits: bool, max_per_class: int | None
+) -> dict[str, int]:
     """Write each example as raw_dir/<class>/<split>-<index>.png; return {class folder: count}.
 
     max_per_class caps each class within each split, so a capped test split is not left empty.
@@ -30,7 +32,8 @@ def export_tfds(name: str, raw_dir: Path, data_dir: str | None, keep_source_spli
         for index, example in enumerate(tfds.as_numpy(datasets[split])):
             label = int(example[label_key])
             if not 0 <= label < len(classes):
-                raise ValueError(f"{name}: example {index} of split {split!r} has label {label}; expected 0..{len(classes) - 1}")
+                expected = f"0..{len(classes) - 1}"
+                raise ValueError(f"{name}: example {index} of split {split!r} has label {label}; expected {expected}")
             if max_per_class is not None and in_split[label] >= max_per_class:
                 if len(in_split) == len(classes) and min(in_split.values()) >= max_per_class:
                     break  # every class is full: no need to read the rest of a large split

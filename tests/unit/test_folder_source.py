@@ -70,11 +70,14 @@ def test_dirty_names_nesting_and_skips(tmp_path):
     ]  # fmt: skip
     assert (tmp_path / "raw" / "bees" / "café_ñ_日本.png").is_file()  # NFC on disk, opens by that name
     assert skipped == [
-        Skipped("__MACOSX/ants/._0.jpg", "hidden file"),
-        Skipped("bees/.DS_Store", "hidden file"),
-        Skipped("bees/._x.jpg", "hidden file"),
-        Skipped("bees/notes.txt", "not an image extension: .txt"),
-        Skipped("stray.jpg", "not in a class folder"),
+        Skipped(str(src / name), reason)
+        for name, reason in [
+            ("__MACOSX/ants/._0.jpg", "hidden file"),
+            ("bees/.DS_Store", "hidden file"),
+            ("bees/._x.jpg", "hidden file"),
+            ("bees/notes.txt", "not an image extension: .txt"),
+            ("stray.jpg", "not inside a class folder"),
+        ]
     ]
     assert not (tmp_path / "raw" / "source_splits.csv").exists()
 
@@ -133,7 +136,13 @@ def test_copy_tree_refuses_a_non_empty_raw_dir(tmp_path):
 
 @pytest.mark.parametrize(
     "name, safe",
-    [("café_ñ_日本.png", "café_ñ_日本.png"), ('a<b>:"c|?*.jpg', "a_b___c___.jpg"), (".hidden", "_hidden"), ("trail. ", "trail"), ("", "_")],
+    [
+        ("café_ñ_日本.png", "café_ñ_日本.png"),
+        ('a<b>:"c|?*.jpg', "a_b___c___.jpg"),
+        (".hidden", "_hidden"),
+        ("trail. ", "trail"),
+        ("", "_"),
+    ],
 )
 def test_safe_name(name, safe):
     assert safe_name(name) == safe

@@ -159,11 +159,14 @@ def test_list_images_is_sorted_recursive_and_reports_skips(tmp_path):
     images, skipped = list_images(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in images] == ["a.jpeg", "b.JPG", "café_ñ_日本.png", "a/b/deep.jpg"]
     assert skipped == [
-        Skipped(".git", "hidden directory"),
-        Skipped(".DS_Store", "hidden file"),
-        Skipped("._x.jpg", "hidden file"),
-        Skipped("LICENSE", "no file extension"),
-        Skipped("labels.csv", "not an image extension: .csv"),
+        Skipped(str(tmp_path / name), reason)
+        for name, reason in [
+            (".git", "hidden directory"),
+            (".DS_Store", "hidden file"),
+            ("._x.jpg", "hidden file"),
+            ("LICENSE", "no file extension"),
+            ("labels.csv", "not an image extension: .csv"),
+        ]
     ]
 
 

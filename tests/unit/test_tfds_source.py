@@ -39,7 +39,8 @@ def test_export_is_deterministic_and_capped_per_split(tmp_path):
     for run in ("a", "b"):
         with mock_tfds("mnist", tmp_path / "tfds", {"train": 40, "test": 40}, num_examples=40):
             counts = export_tfds("mnist", tmp_path / run, str(tmp_path / "tfds"), False, 1)
-        runs.append((counts, pngs(tmp_path / run), [np.asarray(Image.open(tmp_path / run / f)).sum() for f in pngs(tmp_path / run)]))
+        files = pngs(tmp_path / run)
+        runs.append((counts, files, [np.asarray(Image.open(tmp_path / run / f)).sum() for f in files]))
     assert runs[0] == runs[1]
     counts = runs[0][0]
     assert set(counts.values()) <= {0, 1, 2}  # at most one per class in each of the two splits

@@ -43,7 +43,10 @@ def redact(url: str) -> str:
 
 
 def fetch(url: str, cache_dir: Path, sha256: str | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Path:
-    """Download url into cache_dir once, verified against sha256 when given; return the cached file."""
+    """Download url into cache_dir once, verified against sha256 when given; return the cached file.
+
+    Without sha256 a cached file is reused as it is, and the hash to pin is logged.
+    """
     request = _request(url)
     shown = redact(url)
     if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
@@ -56,6 +59,7 @@ def fetch(url: str, cache_dir: Path, sha256: str | None, max_bytes: int = DEFAUL
         if expected is None or file_sha256(target) == expected:
             return target
         log.warning("cached %s does not match sha256 %s; downloading %s again", target, expected, shown)
+        target.unlink()  # named after the expected hash, so it is garbage whatever happens next
     fd, part = tempfile.mkstemp(dir=cache_dir, prefix=f".{target.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:

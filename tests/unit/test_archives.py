@@ -207,3 +207,10 @@ def test_corrupt_archive_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="bad.zip: not a valid zip file"):
         extract(bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_corrupted_cache_entry_is_replaced(tmp_path):
+    archive = make_zip(tmp_path / "pets.zip")
+    cached = fetch(archive.as_uri(), tmp_path / "cache", sha(archive))
+    cached.write_bytes(b"bit rot")
+    assert fetch(archive.as_uri(), tmp_path / "cache", sha(archive)).read_bytes() == archive.read_bytes()

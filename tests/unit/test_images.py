@@ -182,3 +182,16 @@ def test_file_sha256_matches_hashlib(tmp_path):
     path = tmp_path / "blob"
     path.write_bytes(b"abc" * 100_000)
     assert file_sha256(path) == hashlib.sha256(b"abc" * 100_000).hexdigest()
+
+
+def test_make_dirty_dataset_counts_hold(tmp_path):
+    expected = dirty.make_dirty_dataset(tmp_path)
+    images, skipped = list_images(tmp_path)
+    kept = rejected = 0
+    for path in images:
+        try:
+            load_image(path, "rgb", LIMIT)
+            kept += 1
+        except ImageRejected:
+            rejected += 1
+    assert {"kept": kept, "rejected": rejected, "skipped": len(skipped)} == expected

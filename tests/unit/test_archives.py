@@ -1,0 +1,216 @@
+import hashlib
+import http.server
+import io
+import tarfile
+import threading
+import zipfile
+
+import pytest
+
+from convpipe.data.archives import DownloadError, extract, fetch, redact
+
+FILES = {"pets/cats/a.jpg": b"cat", "pets/dogs/b.jpg": b"dog", "pets/dogs/nested/c.jpg": b"pup"}
+
+
+def make_zip(path, files=FILES):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def make_tar(path, files=FILES, links=()):
+    """Write a tar.gz of files plus (name, type, linkname) link members."""
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, kind, linkname in links:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, linkname
+            tf.addfile(info)
+    return path
+
+
+def sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.parametrize("maker, name", [(make_zip, "pets.zip"), (make_tar, "pets.tar.gz")])
+def test_fetch_and_extract_by_file_url(tmp_path, maker, name):
+    archive = maker(tmp_path / name)
+    cached = fetch(archive.as_uri(), tmp_path / "cache", sha(archive))
+    assert cached.read_bytes() == archive.read_bytes()
+    root = extract(cached, tmp_path / "out")
+    assert root == tmp_path / "out" / "pets"  # the single top-level folder
+    assert (root / "dogs" / "nested" / "c.jpg").read_bytes() == b"pup"
+    assert leftovers(tmp_path / "cache") == [cached.name]  # no .part files
+
+
+def test_wrong_sha256_raises_and_leaves_nothing(tmp_path):
+    archive = make_zip(tmp_path / "pets.zip")
+    with pytest.raises(ValueError, match=f"pets.zip: sha256 mismatch: expected {'0' * 64}, got {sha(archive)}"):
+        fetch(archive.as_uri(), tmp_path / "cache", "0" * 64)
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_cached_file_is_reused_without_reading_the_source(tmp_path):
+    archive = make_zip(tmp_path / "pets.zip")
+    digest = sha(archive)
+    first = fetch(archive.as_uri(), tmp_path / "cache", digest)
+    archive.unlink()
+    assert fetch(archive.as_uri(), tmp_path / "cache", digest) == first
+
+
+def test_size_limit_is_enforced_while_streaming(tmp_path):
+    archive = make_zip(tmp_path / "pets.zip")
+    with pytest.raises(ValueError, match="exceeds max_bytes=10"):
+        fetch(archive.as_uri(), tmp_path / "cache", None, max_bytes=10)
+    assert leftovers(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/a.zip", "s3://bucket/a.zip", "/just/a/path.zip"])
+def test_unsupported_scheme_is_refused(tmp_path, url):
+    with pytest.raises(ValueError, match="URL scheme .* is not one of .*'file', 'http', 'https'"):
+        fetch(url, tmp_path, None)
+
+
+def test_redact_hides_credentials_and_query():
+    assert redact("https://alice:s3cret@host:8443/d/a.zip?token=abc#x") == "https://***@host:8443/d/a.zip?***"
+    assert redact("https://host/a.zip") == "https://host/a.zip"
+
+
+class _Server(http.server.BaseHTTPRequestHandler):
+    body = b""
+    seen_auth = []
+    send_length = True
+
+    def do_GET(self):
+        _Server.seen_auth.append(self.headers.get("Authorization"))
+        self.send_response(200)
+        if self.send_length:
+            self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Server)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_http_credentials_go_in_a_header_and_never_in_messages(tmp_path, server, caplog, monkeypatch):
+    monkeypatch.setattr(_Server, "body", b"zipdata")
+    monkeypatch.setattr(_Server, "seen_auth", [])
+    url = f"http://alice:s3cret@{server}/pets.zip"
+    with pytest.raises(ValueError) as info:
+        fetch(url, tmp_path / "cache", "1" * 64)
+    assert _Server.seen_auth == ["Basic YWxpY2U6czNjcmV0"]  # base64 of alice:s3cret
+    assert f"http://***@{server}/pets.zip: sha256 mismatch" in str(info.value)
+    path = fetch(url, tmp_path / "cache", None)
+    assert path.read_bytes() == b"zipdata"
+    assert "s3cret" not in str(info.value) + caplog.text + path.name
+
+
+def test_size_limit_holds_without_content_length(tmp_path, server, monkeypatch):
+    monkeypatch.setattr(_Server, "body", b"x" * 5000)
+    monkeypatch.setattr(_Server, "send_length", False)
+    with pytest.raises(ValueError, match="more than max_bytes=1000 bytes"):
+        fetch(f"http://{server}/big.zip", tmp_path / "cache", None, max_bytes=1000)
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_download_failure_names_redacted_url(tmp_path):
+    with pytest.raises(DownloadError, match=r"file://\*\*\*@/nowhere/a.zip: download failed") as info:
+        fetch("file://bob:hunter2@/nowhere/a.zip", tmp_path, None)
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name, why",
+    [("../evil.jpg", "'..' path component"), ("pets/../../evil.jpg", "'..' path component"), ("/abs/evil.jpg", "absolute path")],
+)
+@pytest.mark.parametrize("maker", [make_zip, make_tar])
+def test_path_traversal_members_are_refused(tmp_path, maker, name, why):
+    archive = maker(tmp_path / ("bad.zip" if maker is make_zip else "bad.tar.gz"), {**FILES, name: b"x"})
+    with pytest.raises(ValueError, match=f"bad.*refusing member '{name}': {why}"):
+        extract(archive, tmp_path / "out")
+    assert leftovers(tmp_path / "out") == [] and not (tmp_path / "evil.jpg").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+@pytest.mark.parametrize(
+    "kind, link",
+    [(tarfile.SYMTYPE, "../../../etc/passwd"), (tarfile.SYMTYPE, "/etc/passwd"), (tarfile.LNKTYPE, "../outside")],
+)
+def test_tar_links_escaping_dest_are_refused(tmp_path, kind, link):
+    archive = make_tar(tmp_path / "bad.tar.gz", links=[("pets/cats/link.jpg", kind, link)])
+    with pytest.raises(ValueError, match=f"refusing member 'pets/cats/link.jpg': link to '{link}' points outside"):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_tar_links_inside_dest_are_kept(tmp_path):
+    archive = make_tar(tmp_path / "ok.tar.gz", links=[("pets/cats/same.jpg", tarfile.SYMTYPE, "a.jpg")])
+    root = extract(archive, tmp_path / "out")
+    assert (root / "cats" / "same.jpg").read_bytes() == b"cat"
+
+
+def test_tar_device_files_are_refused(tmp_path):
+    archive = make_tar(tmp_path / "dev.tar.gz", links=[("pets/null", tarfile.CHRTYPE, "")])
+    with pytest.raises(ValueError, match="refusing member 'pets/null': device file"):
+        extract(archive, tmp_path / "out")
+
+
+def test_zip_symlinks_are_refused(tmp_path):
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("pets/cats/link.jpg")
+        info.external_attr = 0o120777 << 16  # a symlink, as zip -y stores it
+        zf.writestr(info, "../../etc/passwd")
+    with pytest.raises(ValueError, match="refusing member 'pets/cats/link.jpg': symlink to '../../etc/passwd'"):
+        extract(archive, tmp_path / "out")
+
+
+def test_several_top_level_entries_return_dest_and_macosx_is_ignored(tmp_path):
+    archive = make_zip(tmp_path / "mac.zip", {**FILES, "__MACOSX/pets/._a.jpg": b"fork"})
+    assert extract(archive, tmp_path / "one") == tmp_path / "one" / "pets"
+    archive = make_zip(tmp_path / "flat.zip", {"cats/a.jpg": b"1", "dogs/b.jpg": b"2"})
+    assert extract(archive, tmp_path / "two") == tmp_path / "two"
+
+
+def test_extract_refuses_existing_dest_and_unknown_types(tmp_path):
+    archive = make_zip(tmp_path / "pets.zip")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(FileExistsError, match="out already exists"):
+        extract(archive, tmp_path / "out")
+    with pytest.raises(ValueError, match="pets.rar: unsupported archive type"):
+        extract(tmp_path / "pets.rar", tmp_path / "new")
+
+
+def test_corrupt_archive_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.zip: not a valid zip file"):
+        extract(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupted_cache_entry_is_replaced(tmp_path):
+    archive = make_zip(tmp_path / "pets.zip")
+    cached = fetch(archive.as_uri(), tmp_path / "cache", sha(archive))
+    cached.write_bytes(b"bit rot")
+    assert fetch(archive.as_uri(), tmp_path / "cache", sha(archive)).read_bytes() == archive.read_bytes()

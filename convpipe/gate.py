@@ -51,6 +51,11 @@ def read_workspace(reports_dir: Path) -> dict[str, float]:
 
 def read_revision(reports_dir: Path, rev: str) -> dict[str, float] | None:
     """Numeric metrics of the report files committed at `rev`; None when it has none."""
+    exists = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], capture_output=True)
+    if exists.returncode != 0:
+        if rev == "HEAD":  # a repository without commits yet has no baseline
+            return None
+        raise ValueError(f"git revision {rev!r} not found")
     values: dict[str, float] = {}
     found = False
     for name, prefix in REPORT_FILES.items():
@@ -59,8 +64,6 @@ def read_revision(reports_dir: Path, rev: str) -> dict[str, float] | None:
         if shown.returncode == 0:
             found = True
             values.update(numbers(json.loads(shown.stdout), prefix))
-        elif "invalid object name" in shown.stderr or "unknown revision" in shown.stderr:
-            raise ValueError(f"gate: git revision {rev!r} not found")
     return values if found else None
 
 

@@ -1,0 +1,33 @@
+"""convpipe gate: fail (exit 1) when the workspace's metrics break the rules in params.yaml `gate:`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from convpipe import gate, params
+
+
+def add_parser(subparsers) -> None:
+    """Register `gate` and its options."""
+    sub = subparsers.add_parser("gate", help="compare reports/*.json with a baseline revision",
+                                description=__doc__.split(": ", 1)[1])
+    sub.add_argument("--rev", default="HEAD", help="git revision holding the baseline reports (default: HEAD)")
+    sub.add_argument("--params", default=str(params.PARAMS_FILE), help="params file (default: params.yaml)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the verdict table; 0 when every rule passes, 1 otherwise."""
+    settings = params.load(args.params)
+    reports = Path(settings.paths.reports)
+    current = gate.read_workspace(reports)
+    if not current:
+        raise FileNotFoundError(f"{reports}: no metrics.json or export.json (run `dvc repro` first)")
+    baseline = gate.read_revision(reports, args.rev)
+    verdicts = gate.run_gate(settings.gate.rules, current, baseline)
+    print(gate.table(verdicts))
+    if baseline is None:
+        print(f"\nNo baseline reports at {args.rev}: first run, so only the value thresholds were checked.")
+    failed = [v.metric for v in verdicts if not v.passed]
+    print(f"\ngate: {'FAILED on ' + ', '.join(failed) if failed else 'passed'} "
+          f"({len(verdicts) - len(failed)}/{len(verdicts)} rules)")
+    return 1 if failed else 0

@@ -39,6 +39,9 @@ SOURCE_KINDS = ("sklearn", "tfds", "dir", "url")
 
 class Data(Section):
     source: str
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    tfds_data_dir: str | None = None
+    keep_source_splits: bool = True
     max_per_class: PositiveInt | None = None
     color_mode: Literal["grayscale", "rgb"]
     image_size: Annotated[list[Annotated[int, Field(ge=8, le=1024)]], Field(min_length=2, max_length=2)]
@@ -53,6 +56,8 @@ class Data(Section):
         kind, _, rest = source.partition(":")
         if kind not in SOURCE_KINDS or not rest:
             raise ValueError(f"expected one of {', '.join(k + ':…' for k in SOURCE_KINDS)}, got {source!r}")
+        if kind == "url" and rest.partition("://")[0].lower() not in ("http", "https", "file"):
+            raise ValueError("a url: source must be http://, https:// or file://")
         return source
 
     @model_validator(mode="after")

@@ -1,6 +1,6 @@
 """download: materialise `data.source` as an image folder, paths.raw/<class>/<file>.
 
-Reads params: paths, data, tracking. Writes: paths.raw.
+Reads params: paths, data, tracking. Writes: paths.raw (images, download.json, source_splits.csv if any).
 """
 import shutil
 import sys
@@ -9,7 +9,7 @@ from pathlib import Path
 import mlflow
 
 from convpipe import params as params_module
-from convpipe.data import sources
+from convpipe.data import layout, sources
 from convpipe.errors import run_main
 from convpipe.tracking import stage_run
 
@@ -17,12 +17,15 @@ from convpipe.tracking import stage_run
 def main() -> None:
     params = params_module.load()
     raw_dir = Path(params.paths.raw)
-    with stage_run("download", params) as run:
+    with stage_run("download", params):
         shutil.rmtree(raw_dir, ignore_errors=True)
-        counts = sources.fetch(params.data.source, raw_dir)
-        mlflow.log_metrics({"images": sum(counts.values()), "classes": len(counts)})
-        mlflow.log_dict(counts, "class_counts.json")
-        print(f"download: {sum(counts.values())} images in {len(counts)} classes → {raw_dir} (run {run.info.run_id})")
+        raw_dir.mkdir(parents=True)
+        counts = sources.fetch(params.data, raw_dir)
+        skipped = layout.read_download_report(raw_dir)["skipped"]
+        mlflow.log_metrics({"images": sum(counts.values()), "classes": len(counts), "skipped_files": len(skipped)})
+        mlflow.log_artifact(str(raw_dir / layout.DOWNLOAD_REPORT))
+        print(f"download: {sum(counts.values())} images in {len(counts)} classes → {raw_dir}"
+              + (f"; skipped {len(skipped)} file(s), listed in {raw_dir / layout.DOWNLOAD_REPORT}" if skipped else ""))
 
 
 if __name__ == "__main__":

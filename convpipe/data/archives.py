@@ -149,7 +149,7 @@ def extract(archive: Path, dest: Path) -> Path:
         os.replace(part, dest)
     finally:
         shutil.rmtree(part, ignore_errors=True)
-    return _single_root(dest)
+    return single_root(dest)
 
 
 def _extract_zip(archive: Path, into: Path) -> None:
@@ -203,7 +203,8 @@ def _unsafe(archive: Path, member: str, why: str) -> ValueError:
     return ValueError(f"{archive}: refusing member {member!r}: {why}")
 
 
-def _single_root(dest: Path) -> Path:
+def single_root(dest: Path) -> Path:
+    """The one folder inside dest when there is just one, else dest itself."""
     # macOS zips add __MACOSX/ beside the real top folder; it holds only resource forks.
     entries = [p for p in dest.iterdir() if not (p.name.startswith(".") or p.name == "__MACOSX")]
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest

@@ -1,5 +1,4 @@
 """Read a folder of class folders, optionally split into train/val/test, into the raw layout."""
-import csv
 import os
 import re
 import shutil
@@ -7,9 +6,9 @@ import unicodedata
 from pathlib import Path
 
 from convpipe.data.images import Skipped, list_images
+from convpipe.data.layout import write_source_splits
 
 SPLIT_DIRS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
-SOURCE_SPLITS_CSV = "source_splits.csv"
 _IGNORED_DIRS = {"__MACOSX"}  # resource forks that macOS adds to zips; never a class
 _UNSAFE_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')  # not allowed in Windows or POSIX file names
 
@@ -132,10 +131,3 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     except OSError:  # another file system, or links not permitted
         shutil.copy2(src, dst)
 
-
-def write_source_splits(raw_dir: Path, rows: list[tuple[str, str]]) -> None:
-    """Write raw_dir/source_splits.csv: one relpath,split row per image the source assigned a split."""
-    with open(Path(raw_dir) / SOURCE_SPLITS_CSV, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["relpath", "split"])
-        writer.writerows(rows)

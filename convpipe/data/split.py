@@ -26,9 +26,10 @@ def unit_hash(seed: int, sha256: str) -> float:
     return int(digest[:13], 16) / 16**13
 
 
-def scan(raw_dir: Path) -> tuple[list[Record], list[Skipped]]:
+def scan(raw_dir: Path, ignore: set[str] = frozenset()) -> tuple[list[Record], list[Skipped]]:
     """Hash every image under raw_dir/<class>/; files outside class folders are skipped."""
     paths, skipped = list_images(raw_dir)
+    skipped = [s for s in skipped if Path(s.path).relative_to(raw_dir).as_posix() not in ignore]
     records = []
     for path in paths:
         relative = path.relative_to(raw_dir)
@@ -57,8 +58,14 @@ def deduplicate(records: list[Record]) -> tuple[list[Record], list[Skipped]]:
 
 
 def assign(records: list[Record], val_fraction: float, test_fraction: float, seed: int,
-           max_per_class: int | None = None) -> dict[str, list[Record]]:
-    """Split each class by content hash, so adding images never moves the existing ones."""
+           max_per_class: int | None = None, fixed: dict[str, str] | None = None) -> dict[str, list[Record]]:
+    """Split each class by content hash, so adding images never moves the existing ones.
+
+    `fixed` maps paths to the split their source gave them; splits the source has are kept as given,
+    and the ones it lacks are drawn by hash from its train part.
+    """
+    fixed = fixed or {}
+    given = set(fixed.values())
     by_label: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         by_label[record.label].append(record)
@@ -71,12 +78,23 @@ def assign(records: list[Record], val_fraction: float, test_fraction: float, see
                              "needed to give train, val and test one each")
         parts = {name: [] for name in SPLITS}
         for record in members:
-            u = unit_hash(seed, record.sha256)
-            parts["test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"].append(record)
+            parts[_split_of(record, unit_hash(seed, record.sha256), fixed, given, val_fraction, test_fraction)].append(record)
         _fill_empty(parts)
         for name in SPLITS:
             splits[name] += parts[name]
     return {name: sorted(rs, key=lambda r: r.path) for name, rs in splits.items()}
+
+
+def _split_of(record: Record, u: float, fixed: dict[str, str], given: set[str], val_fraction: float,
+              test_fraction: float) -> str:
+    source_split = fixed.get(record.path, "train")
+    if source_split != "train":
+        return source_split
+    if "test" not in given and u < test_fraction:
+        return "test"
+    if "val" not in given and test_fraction <= u < test_fraction + val_fraction:
+        return "val"
+    return "train"
 
 
 def _fill_empty(parts: dict[str, list[Record]]) -> None:
@@ -101,3 +119,4 @@ def read_manifest(path: Path) -> list[Record]:
     """Records of a manifest written by write_manifest."""
     with open(path, newline="", encoding="utf-8") as handle:
         return [Record(row["path"], row["label"], row["sha256"]) for row in csv.DictReader(handle)]
+

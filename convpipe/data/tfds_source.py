@@ -4,7 +4,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from convpipe.data.folder_source import SPLIT_DIRS, class_folder_names, require_empty, write_source_splits
+from convpipe.data.folder_source import SPLIT_DIRS, class_folder_names, require_empty
+from convpipe.data.layout import write_source_splits
 
 
 def export_tfds(

@@ -132,21 +132,27 @@ def gradcam_grid(images: np.ndarray, heatmaps: np.ndarray, titles: list[str], pa
 
 
 def filters(kernel: np.ndarray, path: Path) -> Path:
-    """Every filter of a (h, w, in, out) kernel; RGB-input filters in colour, others channel-averaged."""
-    count = kernel.shape[-1]
-    fig, axes = _grid(count, min(16, count), cell=0.8)
-    for i, ax in enumerate(axes):
-        if i >= count:
-            break
-        weights = kernel[..., i]
-        weights = weights if weights.shape[-1] == 3 else weights.mean(axis=-1)
-        span = np.abs(weights).max() or 1.0
-        if weights.ndim == 3:  # colour: centre on grey so positive and negative weights both show
-            ax.imshow(weights / (2 * span) + 0.5)
-        else:
-            ax.imshow(weights, cmap="RdBu_r", vmin=-span, vmax=span)
-        ax.axis("off")
-    fig.suptitle(f"First convolution: {count} filters of {kernel.shape[0]}×{kernel.shape[1]} (red +, blue −)")
+    """Every filter of a (h, w, in, out) kernel in one mosaic; RGB-input filters in colour, others averaged."""
+    height, width, channels, count = kernel.shape
+    weights = kernel if channels == 3 else kernel.mean(axis=2, keepdims=True)
+    # Each filter on its own scale, centred so zero is the middle of the colour map.
+    span = np.abs(weights).max(axis=(0, 1, 2))
+    scaled = weights / (2 * np.where(span > 0, span, 1)) + 0.5
+    columns = min(16, count)
+    rows = math.ceil(count / columns)
+    mosaic = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1, scaled.shape[2]), np.nan)
+    for i in range(count):
+        top, left = (i // columns) * (height + 1), (i % columns) * (width + 1)
+        mosaic[top:top + height, left:left + width] = scaled[..., i]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * columns + 1), max(2.0, 0.6 * rows * height / width + 0.8)))
+    if scaled.shape[2] == 3:
+        ax.imshow(np.nan_to_num(mosaic, nan=1.0))
+    else:
+        ax.imshow(np.ma.masked_invalid(mosaic[..., 0]), cmap=plt.get_cmap("RdBu_r").with_extremes(bad="white"),
+                  vmin=0, vmax=1)
+    ax.axis("off")
+    ax.set_title(f"First convolution: {count} filters of {height}×{width}"
+                 + ("" if channels == 3 else " (red +, blue −)"))
     return _save(fig, path)
 
 

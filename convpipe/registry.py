@@ -30,16 +30,22 @@ def register(model, name: str, example: np.ndarray, tags: dict[str, float]) -> s
     return version
 
 
-def promote(name: str, tracking_uri: str) -> str:
-    """Point the `champion` alias of `name` at the version aliased `candidate`; return that version."""
+def promote(name: str, tracking_uri: str, reports: dict[str, float]) -> str:
+    """Point `champion` of `name` at the `candidate` version, if its test-metric tags match `reports`."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient(tracking_uri)
     try:
-        version = client.get_model_version_by_alias(name, CANDIDATE).version
+        version = client.get_model_version_by_alias(name, CANDIDATE)
     except MlflowException as err:
         raise ValueError(f"registered model {name!r} has no {CANDIDATE!r} version "
                          f"(run the evaluate stage first): {err.message}") from None
-    client.set_registered_model_alias(name, CHAMPION, version)
-    return str(version)
+    # The gate judged the workspace's reports; refuse to promote a candidate they do not describe
+    # (e.g. one registered by a later experiment run).
+    for key, tag in version.tags.items():
+        if key in reports and abs(float(tag) - reports[key]) > 1e-5 * max(1.0, abs(reports[key])):
+            raise ValueError(f"{CANDIDATE!r} version {version.version} of {name!r} has {key} = {tag}, but the "
+                             f"reports the gate checked say {reports[key]:.6g}: re-run `dvc repro` first")
+    client.set_registered_model_alias(name, CHAMPION, version.version)
+    return str(version.version)

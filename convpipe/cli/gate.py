@@ -38,14 +38,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ngate: {'FAILED on ' + ', '.join(failed) if failed else 'passed'} "
           f"({len(verdicts) - len(failed)}/{len(verdicts)} rules)")
     if args.promote:
-        promote(settings.tracking.registered_model, passed=not failed)
+        promote(settings.tracking.registered_model, current, passed=not failed)
     return 1 if failed else 0
 
 
-def promote(name: str, passed: bool) -> None:
+def promote(name: str, current: dict[str, float], passed: bool) -> None:
     """Move `champion` to the candidate version when the gate passed; say what happened either way."""
     if not passed:
         print(f"promote: gate failed, so {registry.CHAMPION!r} of {name!r} was not moved")
         return
-    version = registry.promote(name, tracking_uri())
+    version = registry.promote(name, tracking_uri(), current)
     print(f"promote: {name!r} version {version} ({registry.CANDIDATE!r}) is now {registry.CHAMPION!r}")

@@ -71,6 +71,12 @@ def test_promote_moves_champion_only_when_the_gate_passes(workspace, capsys):
     assert "was not moved" in capsys.readouterr().out
     assert alias(registry.CANDIDATE) == "2" and alias(registry.CHAMPION) == "1"
 
+    # A candidate the workspace's reports do not describe is never promoted, even by a passing gate.
+    write_reports(workspace, 0.98)
+    assert main(["gate", "--promote"]) == 2
+    assert "test.accuracy = 0.5" in capsys.readouterr().err
+    assert alias(registry.CHAMPION) == "1"
+
     champion = mlflow.pyfunc.load_model(f"models:/{NAME}@{registry.CHAMPION}")
     predicted = np.asarray(champion.predict(images))
     assert predicted.shape == (5, 3)

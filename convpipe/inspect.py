@@ -86,9 +86,10 @@ def first_conv_kernel(model: tf.keras.Model) -> np.ndarray:
                 continue
         if isinstance(layer, CONV_TYPES):
             kernel = layer.get_weights()[0]
-            # A depthwise kernel is (h, w, in, multiplier); show each input channel's filter on its own.
-            return kernel.reshape(*kernel.shape[:2], 1, -1) if isinstance(layer, tf.keras.layers.DepthwiseConv2D) \
-                else kernel
+            if isinstance(layer, tf.keras.layers.DepthwiseConv2D):
+                # (h, w, in, multiplier): each input channel has filters of its own, shown one by one.
+                return kernel.reshape(*kernel.shape[:2], 1, -1)
+            return kernel
     raise ValueError(f"model {model.name!r}: no convolution layer")
 
 

@@ -97,6 +97,11 @@ class Finetune(Section):
 
 class Evaluate(Section):
     batch_size: Annotated[int, Field(gt=0, le=4096)]
+    top_k: Annotated[int, Field(ge=2, le=100)] = 3
+    calibration_bins: Annotated[int, Field(ge=2, le=100)] = 10
+    worst_images: Annotated[int, Field(ge=1, le=100)] = 16
+    gradcam_images: Annotated[int, Field(ge=1, le=100)] = 10
+    tsne_points: Annotated[int, Field(ge=10, le=5000)] = 500
 
 
 EXPORT_FORMATS = ("savedmodel", "tflite_float32", "tflite_int8", "onnx")
@@ -111,6 +116,7 @@ class Export(Section):
 
 class Tracking(Section):
     experiment: Annotated[str, Field(min_length=1, max_length=200)]
+    registered_model: Annotated[str, Field(min_length=1, max_length=200)] = "convpipe-classifier"
 
 
 class Rule(Section):

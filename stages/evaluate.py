@@ -1,7 +1,8 @@
-"""evaluate: score the finetuned model on the test and val splits; write metrics and plot data.
+"""evaluate: score the finetuned model on test and val; write metrics, plot data and figures; register it.
 
-Reads params: paths, evaluate, tracking.
-Writes: paths.reports/metrics.json, paths.reports/plots/{confusion,learning_curve}.csv.
+Reads params: seed, paths, evaluate, tracking.
+Writes: paths.reports/metrics.json, paths.reports/plots/*.csv (DVC plot data), paths.reports/figures/*.png;
+logs all of it to MLflow and registers the model as the `candidate` version of tracking.registered_model.
 """
 import csv
 import json
@@ -9,14 +10,18 @@ import sys
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import tensorflow as tf
 
-from convpipe import evaluation
+from convpipe import evaluation, inspect, plots, registry
 from convpipe import params as params_module
 from convpipe.data import records
 from convpipe.errors import run_main
+from convpipe.params import flatten
 from convpipe.tracking import log_to_parent, stage_run
-from convpipe.training import HISTORY_FILE, read_history
+from convpipe.training import HISTORY_FILE, read_history, seed_everything
+
+HEADLINE = ("accuracy", "loss", "macro_f1", "weighted_f1", "ece")
 
 
 def write_rows(rows: list[dict], path: Path) -> None:
@@ -28,32 +33,88 @@ def write_rows(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
+def caption(names: list[str], true: int, predicted: int, confidence: float) -> str:
+    """'true 3 → 8 (0.97)' for a grid cell."""
+    return f"true {names[true]} → {names[predicted]} ({confidence:.2f})"
+
+
+def write_plot_data(out: Path, test: dict, curves: dict, bins: list[dict], history: list[dict],
+                    tsne: np.ndarray, names: list[str]) -> None:
+    """The CSV files that dvc.yaml's plots: draw."""
+    write_rows(evaluation.confusion_rows(test["labels"], test["predicted"], names), out / "confusion.csv")
+    write_rows(history, out / "learning_curve.csv")
+    write_rows(evaluation.precision_recall_rows(curves), out / "precision_recall.csv")
+    write_rows(bins, out / "reliability.csv")
+    write_rows([{"x": float(x), "y": float(y), "class": names[label]}
+                for (x, y), label in zip(tsne, test["labels"][:len(tsne)])], out / "tsne.csv")
+
+
+def draw_figures(out: Path, model, test: dict, curves: dict, bins: list[dict], ece: float,
+                 history: list[dict], tsne: np.ndarray, names: list[str], settings) -> None:
+    """Every PNG of the report."""
+    labels, probabilities, images = test["labels"], test["probabilities"], test["images"]
+    plots.learning_curves(history, out / "learning_curves.png")
+    plots.confusion_matrices(evaluation.confusion_counts(labels, test["predicted"], len(names)), names,
+                             out / "confusion_matrix.png")
+    plots.precision_recall(curves, out / "precision_recall.png")
+    plots.reliability(bins, settings.calibration_bins, ece, out / "reliability.png")
+    worst = evaluation.worst_misclassified(labels, probabilities, settings.worst_images)
+    plots.image_grid(images[worst], [caption(names, labels[i], test["predicted"][i], probabilities[i].max())
+                                     for i in worst],
+                     f"Most confident mistakes: {len(worst)} of {int((test['predicted'] != labels).sum())} "
+                     "misclassified test images", out / "misclassified.png")
+    # The first test image of each class, so every class gets explained once.
+    sample = np.sort(np.unique(labels, return_index=True)[1])[:settings.gradcam_images]
+    heatmaps = inspect.gradcam(model, images[sample], test["predicted"][sample])
+    plots.gradcam_grid(images[sample], heatmaps, [caption(names, labels[i], test["predicted"][i],
+                                                          probabilities[i].max()) for i in sample],
+                       out / "gradcam.png")
+    plots.filters(inspect.first_conv_kernel(model), out / "filters.png")
+    plots.tsne(tsne, labels[:len(tsne)], names, out / "tsne.png")
+
+
 def main() -> None:
     params = params_module.load()
-    prepared, reports = Path(params.paths.prepared), Path(params.paths.reports)
-    class_names = records.read_meta(prepared)["class_names"]
+    seed_everything(params.seed)
+    settings, prepared, reports = params.evaluate, Path(params.paths.prepared), Path(params.paths.reports)
+    names = records.read_meta(prepared)["class_names"]
     with stage_run("evaluate", params) as run:
         model = tf.keras.models.load_model(Path(params.paths.finetune) / "model.keras", safe_mode=True)
-        metrics, test_predictions = {}, None
+        metrics, splits = {}, {}
         for split in ("test", "val"):
             images, labels = records.arrays(prepared, split)
-            probabilities = model.predict(images, batch_size=params.evaluate.batch_size, verbose=0)
-            metrics[split] = evaluation.classification_metrics(labels, probabilities, class_names)
-            if split == "test":
-                test_predictions = (labels, probabilities.argmax(axis=1))
+            probabilities = model.predict(images, batch_size=settings.batch_size, verbose=0)
+            splits[split] = {"images": images, "labels": labels, "probabilities": probabilities,
+                             "predicted": probabilities.argmax(axis=1)}
+            metrics[split] = evaluation.classification_metrics(labels, probabilities, names, settings.top_k,
+                                                               settings.calibration_bins)
         with open(reports / "metrics.json", "w", encoding="utf-8") as handle:
             json.dump(metrics, handle, indent=2)
-        write_rows(evaluation.confusion_rows(*test_predictions, class_names), reports / "plots" / "confusion.csv")
-        phases = {phase: read_history(Path(getattr(params.paths, phase)) / HISTORY_FILE)
-                  for phase in ("train", "finetune")}
-        write_rows(evaluation.learning_curve_rows(phases), reports / "plots" / "learning_curve.csv")
-        headline = {f"{split}.{key}": metrics[split][key] for split in metrics
-                    for key in ("accuracy", "loss", "macro_f1", "weighted_f1")}
-        mlflow.log_metrics(headline)
+
+        test = splits["test"]
+        curves = evaluation.precision_recall_curves(test["labels"], test["probabilities"], names)
+        bins = evaluation.calibration_bins(test["labels"], test["probabilities"], settings.calibration_bins)
+        history = evaluation.learning_curve_rows({phase: read_history(Path(getattr(params.paths, phase)) / HISTORY_FILE)
+                                                  for phase in ("train", "finetune")})
+        # Test images come in a fixed order, so the first tsne_points are a stable subsample.
+        embeddings = inspect.embedding_model(model).predict(test["images"][:settings.tsne_points],
+                                                            batch_size=settings.batch_size, verbose=0)
+        tsne = inspect.tsne_map(embeddings, params.seed)
+        write_plot_data(reports / "plots", test, curves, bins, history, tsne, names)
+        draw_figures(reports / "figures", model, test, curves, bins, metrics["test"]["ece"], history, tsne,
+                     names, settings)
+
+        headline = {f"{split}.{key}": value for split in metrics for key, value in metrics[split].items()
+                    if key != "per_class"}
+        mlflow.log_metrics({key: value for key, value in flatten(metrics).items()})
         log_to_parent(run, headline)
+        for folder in ("plots", "figures"):
+            mlflow.log_artifacts(str(reports / folder), folder)
         mlflow.log_artifact(str(reports / "metrics.json"))
-        mlflow.log_artifacts(str(reports / "plots"), "plots")
-        print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items() if k.startswith("test.")))
+        version = registry.register(model, params.tracking.registered_model, test["images"][:5],
+                                    {k: v for k, v in headline.items() if k.startswith("test.")})
+        print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items() if k.startswith("test."))
+              + f"; registered {params.tracking.registered_model} v{version} as {registry.CANDIDATE!r}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,43 @@
+"""report: assemble reports/report.md from the evaluate, preprocess and export stages' reports.
+
+Reads params: paths, tracking.
+Writes: paths.reports/report.md (links the figures in paths.reports/figures/ by relative path).
+"""
+import csv
+import json
+import sys
+from pathlib import Path
+
+import mlflow
+
+from convpipe import params as params_module
+from convpipe import report
+from convpipe.errors import run_main
+from convpipe.tracking import stage_run
+
+
+def read_json(path: Path) -> dict:
+    """A report file, with a message naming the stage that writes it when it is missing."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: not found (run `dvc repro` to produce it)") from None
+
+
+def main() -> None:
+    params = params_module.load()
+    reports = Path(params.paths.reports)
+    with stage_run("report", params):
+        with open(reports / "plots" / "learning_curve.csv", newline="", encoding="utf-8") as handle:
+            curve = list(csv.DictReader(handle))
+        figures = sorted(path.name for path in (reports / "figures").glob("*.png"))
+        page = report.render(read_json(reports / "metrics.json"), read_json(reports / "data.json"),
+                             read_json(reports / "export.json"), curve, figures)
+        (reports / "report.md").write_text(page, encoding="utf-8")
+        mlflow.log_artifact(str(reports / "report.md"))
+        print(f"report: wrote {reports / 'report.md'} with {len(figures)} figure(s)")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main, "report"))

@@ -1,0 +1,59 @@
+"""report.md from small report dicts: the numbers, the data summary, both phases and the export table."""
+from convpipe import report
+
+PER_CLASS = {"0": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2},
+             "1": {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1}}
+SPLIT = {"accuracy": 0.6667, "loss": 0.5, "macro_f1": 0.6667, "weighted_f1": 0.6667, "top_3_accuracy": 1.0,
+         "ece": 0.125, "per_class": PER_CLASS}
+METRICS = {"test": SPLIT, "val": {**SPLIT, "accuracy": 0.75}}
+DATA = {"class_counts": {"train": {"0": 5, "1": 7, "total": 12}, "val": {"0": 1, "1": 1, "total": 2},
+                         "test": {"0": 2, "1": 1, "total": 3}},
+        "skipped": [{"path": "raw/0/bad.png", "reason": "truncated file"}], "notes": []}
+EXPORT = {"tflite_int8": {"accuracy": 0.66, "agreement": 0.98, "max_abs_diff": 0.02, "latency_ms": 0.1,
+                          "latency_p95_ms": 0.2, "size_bytes": 2048, "runtime": "LiteRT"}}
+CURVE = [{"epoch": "1", "phase": "train", "accuracy": "0.5", "val_accuracy": "0.6", "val_loss": "0.9"},
+         {"epoch": "2", "phase": "train", "accuracy": "0.7", "val_accuracy": "0.8", "val_loss": "0.4"},
+         {"epoch": "3", "phase": "finetune", "accuracy": "0.8", "val_accuracy": "0.85", "val_loss": "0.3"}]
+
+
+def render(**changes):
+    args = {"metrics": METRICS, "data": DATA, "export": EXPORT, "curve": CURVE,
+            "figures": ["confusion_matrix.png", "learning_curves.png", "extra_view.png"]}
+    return report.render(**{**args, **changes})
+
+
+def test_headline_data_phases_and_export():
+    page = render()
+    assert "**Test accuracy 66.67%**" in page
+    assert "| test | 0.6667 | 1.0000 | 0.6667 | 0.6667 | 0.5000 | 0.1250 | 3 |" in page
+    assert "| **total** | **12** | **2** | **3** |" in page
+    assert "`raw/0/bad.png`: truncated file" in page
+    assert "| train | 2 | 2 | 0.4000 | 0.8000 | 0.7000 |" in page
+    assert "| finetune | 1 | 1 | 0.3000 | 0.8500 | 0.8000 |" in page
+    assert "| tflite_int8 | LiteRT | 0.6600 | 0.9800 | 0.02 | 2.0 | 0.100 (0.200) |" in page
+
+
+def test_links_only_the_figures_that_exist_known_ones_first():
+    page = render()
+    links = [line for line in page.splitlines() if line.startswith("![")]
+    assert links == ["![learning curves](figures/learning_curves.png)",
+                     "![confusion_matrix](figures/confusion_matrix.png)", "![extra_view](figures/extra_view.png)"]
+    assert "gradcam" not in page
+
+
+def test_tables_are_well_formed():
+    tables, current = [], []
+    for line in render().splitlines() + [""]:
+        if line.startswith("|"):
+            current.append(line.count("|"))
+        elif current:
+            tables.append(current)
+            current = []
+    # Headline, data, phases, per class, export: every row has as many cells as its header.
+    assert len(tables) == 5 and all(len(set(t)) == 1 for t in tables)
+
+
+def test_without_export_or_top_k():
+    page = render(export=None, metrics={k: {kk: vv for kk, vv in v.items() if kk != "top_3_accuracy"}
+                                         for k, v in METRICS.items()})
+    assert "No export.json yet" in page and "top-3" not in page

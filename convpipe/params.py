@@ -94,7 +94,8 @@ class Evaluate(Section):
     batch_size: Annotated[int, Field(gt=0, le=4096)]
 
 
-EXPORT_FORMATS = ("savedmodel", "tflite_float32", "tflite_int8", "onnx")
+EXPORT_FORMATS = ("savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8",
+                  "tflite_qat_int8", "tflite_pruned_int8", "onnx")
 
 
 class Export(Section):
@@ -102,6 +103,11 @@ class Export(Section):
     representative_samples: Annotated[int, Field(gt=0, le=10_000)]
     onnx_opset: Annotated[int, Field(ge=13, le=21)]
     latency_runs: Annotated[int, Field(gt=0, le=10_000)]
+    qat_epochs: Annotated[int, Field(gt=0, le=100)] = 1
+    sparsity: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    prune_epochs: Annotated[int, Field(gt=0, le=100)] = 1
+    tune_learning_rate: LearningRate = 0.0001
+    tune_batch_size: Annotated[int, Field(gt=0, le=4096)] = 64
 
 
 class Tracking(Section):

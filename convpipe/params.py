@@ -119,11 +119,21 @@ class Rule(Section):
     max: float | None = None
     max_drop: Annotated[float, Field(ge=0)] | None = None
     max_rise: Annotated[float, Field(ge=0)] | None = None
+    # Against another metric of the same reports: value >= reference - max_below,
+    # and min_ratio <= value / reference <= max_ratio.
+    relative_to: Annotated[str, Field(min_length=1)] | None = None
+    max_below: Annotated[float, Field(ge=0)] | None = None
+    min_ratio: Annotated[float, Field(ge=0)] | None = None
+    max_ratio: Annotated[float, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Rule:
-        if self.model_dump(exclude_none=True) == {}:
-            raise ValueError("a rule needs at least one of min, max, max_drop, max_rise")
+        if self.model_dump(exclude_none=True, exclude={"relative_to"}) == {}:
+            raise ValueError("a rule needs at least one of min, max, max_drop, max_rise, max_below, min_ratio, "
+                             "max_ratio")
+        relative = [self.max_below, self.min_ratio, self.max_ratio]
+        if (self.relative_to is None) != all(bound is None for bound in relative):
+            raise ValueError("relative_to and max_below/min_ratio/max_ratio go together")
         return self
 
 

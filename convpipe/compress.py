@@ -4,6 +4,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
+from convpipe.params import Export
 from convpipe.training import compile_model
 
 
@@ -77,3 +78,16 @@ def sparsity(model: tf.keras.Model) -> float:
     """Share of exactly-zero values among the model's kernels."""
     kernels = [w.numpy() for layer in model.layers for w in layer.weights if "kernel" in w.name]
     return sum(float((k == 0).sum()) for k in kernels) / max(sum(k.size for k in kernels), 1)
+
+
+def source_model(model: tf.keras.Model, kind: str, train_ds, steps_per_epoch: int, settings: Export) -> tf.keras.Model:
+    """What artifact `kind` is converted from: `model` itself, or a QAT or pruned copy tuned on train_ds."""
+    if kind == "tflite_qat_int8":
+        qat = quantization_aware(model)
+        tune(qat, train_ds, settings.qat_epochs, settings.tune_learning_rate)
+        return qat
+    if kind == "tflite_pruned_int8":
+        pruned = prunable(model, settings.sparsity, steps_per_epoch)
+        tune(pruned, train_ds, settings.prune_epochs, settings.tune_learning_rate)
+        return strip_pruning(pruned)
+    return model

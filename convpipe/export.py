@@ -1,7 +1,6 @@
-"""Deployable artifacts from a Keras model: SavedModel, TFLite (four quantizations), ONNX, and their labels."""
+"""Deployable artifacts from a Keras model: SavedModel, TFLite (four quantizations) and ONNX."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,6 @@ TFLITE_QUANTIZATION = {
     "tflite_qat_int8": "int8",
     "tflite_pruned_int8": "int8",
 }
-LABELS_FILE = "labels.txt"
-PREPROCESSING_FILE = "preprocessing.json"
 
 
 def save_savedmodel(model: tf.keras.Model, path: Path) -> None:
@@ -80,20 +77,6 @@ def build(model: tf.keras.Model, kind: str, out_dir: Path, representative: np.nd
     else:
         save_onnx(model, path, opset)
     return path
-
-
-def write_description(out_dir: Path, image_size: list[int], channels: int, class_names: list[str]) -> None:
-    """labels.txt and preprocessing.json, so every artifact beside them can be used without the pipeline."""
-    out_dir = Path(out_dir)
-    (out_dir / LABELS_FILE).write_text("\n".join(class_names) + "\n", encoding="utf-8")
-    description = {
-        "image_size": list(image_size),  # height, width the model sees
-        "color_mode": "grayscale" if channels == 1 else "rgb",
-        "pixels": "0-255",  # raw pixel values; the models rescale inside
-        "class_names": list(class_names),
-    }
-    with open(out_dir / PREPROCESSING_FILE, "w", encoding="utf-8") as handle:
-        json.dump(description, handle, indent=2)
 
 
 def markdown(table: dict) -> str:

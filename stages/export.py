@@ -3,7 +3,7 @@
 Reads params: seed, paths, export, tracking.
 Writes: paths.export/ (one file or folder per artifact, labels.txt, preprocessing.json) and
 paths.reports/export.json: {artifact: measurements} with a "keras" reference row, and
-{"skipped": reason} for an artifact TFMOT could not produce.
+{"skipped": reason} for an artifact TFMOT could not produce; the pruned row adds its sparsity.
 """
 import json
 import math
@@ -15,7 +15,7 @@ import mlflow
 import numpy as np
 import tensorflow as tf
 
-from convpipe import compress, export, runners
+from convpipe import compress, export, predict, runners
 from convpipe import params as params_module
 from convpipe.data import records
 from convpipe.errors import run_main
@@ -29,21 +29,10 @@ def representative_images(prepared: Path, count: int, seed: int) -> np.ndarray:
     return images[np.random.default_rng(seed).permutation(len(images))[:count]]
 
 
-def source_model(model: tf.keras.Model, kind: str, prepared: Path, settings, seed: int) -> tf.keras.Model:
-    """The model an artifact is converted from: the finetuned one, or a QAT or pruned copy tuned on train."""
-    if kind not in ("tflite_qat_int8", "tflite_pruned_int8"):
-        return model
-    train_ds = records.dataset(prepared, "train", settings.tune_batch_size, shuffle_seed=seed)
-    if kind == "tflite_qat_int8":
-        qat = compress.quantization_aware(model)
-        compress.tune(qat, train_ds, settings.qat_epochs, settings.tune_learning_rate)
-        return qat
-    steps = math.ceil(records.read_meta(prepared)["counts"]["train"]["total"] / settings.tune_batch_size)
-    pruned = compress.prunable(model, settings.sparsity, steps)
-    compress.tune(pruned, train_ds, settings.prune_epochs, settings.tune_learning_rate)
-    stripped = compress.strip_pruning(pruned)
-    print(f"export: pruned to {compress.sparsity(stripped):.1%} zero kernel weights")
-    return stripped
+def tuning_data(prepared: Path, batch_size: int, seed: int):
+    """Shuffled train batches for QAT and pruning, and how many make an epoch."""
+    total = records.read_meta(prepared)["counts"]["train"]["total"]
+    return records.dataset(prepared, "train", batch_size, shuffle_seed=seed), math.ceil(total / batch_size)
 
 
 def main() -> None:
@@ -58,18 +47,21 @@ def main() -> None:
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
         meta = records.read_meta(prepared)
-        export.write_description(out_dir, meta["image_size"], meta["channels"], meta["class_names"])
+        predict.write_description(out_dir, meta["image_size"], meta["channels"], meta["class_names"])
         calibration = representative_images(prepared, settings.representative_samples, params.seed)
+        train_ds, steps = tuning_data(prepared, settings.tune_batch_size, params.seed)
         table = {"keras": runners.measure(model_path, images, labels, reference, settings.latency_runs)}
         for kind in settings.formats:
             try:
-                source = source_model(model, kind, prepared, settings, params.seed)
+                source = compress.source_model(model, kind, train_ds, steps, settings)
             except compress.UnsupportedModel as err:
                 table[kind] = {"skipped": str(err)}
                 print(f"export: {kind:<18} skipped: {err}", file=sys.stderr)
                 continue
             path = export.build(source, kind, out_dir, calibration, settings.onnx_opset)
             table[kind] = runners.measure(path, images, labels, reference, settings.latency_runs)
+            if kind == "tflite_pruned_int8":
+                table[kind]["sparsity"] = compress.sparsity(source)  # share of zero kernel weights
             print(f"export: {kind:<18} accuracy {table[kind]['accuracy']:.4f}  "
                   f"{table[kind]['size_bytes'] / 1024:8.1f} KiB  {table[kind]['latency_ms']:.3f} ms")
         with open(Path(params.paths.reports) / "export.json", "w", encoding="utf-8") as handle:

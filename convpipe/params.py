@@ -105,7 +105,7 @@ class Export(Section):
     latency_runs: Annotated[int, Field(gt=0, le=10_000)]
     qat_epochs: Annotated[int, Field(gt=0, le=100)] = 1
     sparsity: Annotated[float, Field(gt=0, lt=1)] = 0.5
-    prune_epochs: Annotated[int, Field(gt=0, le=100)] = 1
+    prune_epochs: Annotated[int, Field(gt=0, le=100)] = 2
     tune_learning_rate: LearningRate = 0.0001
     tune_batch_size: Annotated[int, Field(gt=0, le=4096)] = 64
 

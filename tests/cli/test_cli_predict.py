@@ -15,7 +15,8 @@ def test_help_lists_the_options(capsys):
 
 def test_missing_model_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["predict", str(tmp_path), "--model", str(tmp_path / "nope.tflite")]) == 2
-    assert capsys.readouterr().err.strip() == f"convpipe predict: error: {tmp_path / 'nope.tflite'}: no such model artifact"
+    missing = tmp_path / "nope.tflite"
+    assert capsys.readouterr().err.strip() == f"convpipe predict: error: {missing}: no such model artifact"
 
 
 def test_unknown_artifact_type_is_refused(tmp_path, capsys):

@@ -78,11 +78,37 @@ def describe(rule: Rule) -> str:
         parts.append(f"drop <= {rule.max_drop:g}")
     if rule.max_rise is not None:
         parts.append(f"rise <= {rule.max_rise:g}")
+    if rule.max_below is not None:
+        parts.append(f">= {rule.relative_to} - {rule.max_below:g}")
+    if rule.min_ratio is not None:
+        parts.append(f">= {rule.min_ratio:g} × {rule.relative_to}")
+    if rule.max_ratio is not None:
+        parts.append(f"<= {rule.max_ratio:g} × {rule.relative_to}")
     return ", ".join(parts)
 
 
-def judge(metric: str, rule: Rule, current: float | None, baseline: float | None) -> Verdict:
-    """Check one metric against its value bounds and, with a baseline, its allowed change."""
+def relative_failures(rule: Rule, current: float, reference: float | None) -> list[str]:
+    """How `current` breaks the rule's bounds relative to the `rule.relative_to` metric's value."""
+    name = rule.relative_to
+    if reference is None or math.isnan(reference):
+        return [f"{name} missing from the current reports"]
+    failures = []
+    if rule.max_below is not None and reference - current > rule.max_below + 1e-12:
+        failures.append(f"{reference - current:.4g} below {name} ({reference:.4g}) > {rule.max_below:g}")
+    if rule.min_ratio is not None or rule.max_ratio is not None:
+        if reference == 0:
+            return failures + [f"{name} is 0, so no ratio"]
+        ratio = current / reference
+        if rule.min_ratio is not None and ratio < rule.min_ratio - 1e-12:
+            failures.append(f"{ratio:.4g} × {name} < {rule.min_ratio:g}")
+        if rule.max_ratio is not None and ratio > rule.max_ratio + 1e-12:
+            failures.append(f"{ratio:.4g} × {name} > {rule.max_ratio:g}")
+    return failures
+
+
+def judge(metric: str, rule: Rule, current: float | None, baseline: float | None,
+          reference: float | None = None) -> Verdict:
+    """Check one metric against its value bounds, its allowed change and the metric it is relative to."""
     failures = []
     if current is None or math.isnan(current):
         failures.append("missing from the current reports")
@@ -97,12 +123,15 @@ def judge(metric: str, rule: Rule, current: float | None, baseline: float | None
                 failures.append(f"dropped {baseline - current:.4g} > {rule.max_drop:g}")
             if rule.max_rise is not None and current - baseline > rule.max_rise + 1e-12:
                 failures.append(f"rose {current - baseline:.4g} > {rule.max_rise:g}")
+        if rule.relative_to is not None:
+            failures += relative_failures(rule, current, reference)
     return Verdict(metric, baseline, current, describe(rule), tuple(failures))
 
 
 def run_gate(rules: dict[str, Rule], current: dict[str, float], baseline: dict[str, float] | None) -> list[Verdict]:
     """One verdict per rule, in the order the rules are written."""
-    return [judge(metric, rule, current.get(metric), None if baseline is None else baseline.get(metric))
+    return [judge(metric, rule, current.get(metric), None if baseline is None else baseline.get(metric),
+                  None if rule.relative_to is None else current.get(rule.relative_to))
             for metric, rule in rules.items()]
 
 

@@ -104,7 +104,8 @@ class Evaluate(Section):
     tsne_points: Annotated[int, Field(ge=10, le=5000)] = 500
 
 
-EXPORT_FORMATS = ("savedmodel", "tflite_float32", "tflite_int8", "onnx")
+EXPORT_FORMATS = ("savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8",
+                  "tflite_qat_int8", "tflite_pruned_int8", "onnx")
 
 
 class Export(Section):
@@ -112,6 +113,11 @@ class Export(Section):
     representative_samples: Annotated[int, Field(gt=0, le=10_000)]
     onnx_opset: Annotated[int, Field(ge=13, le=21)]
     latency_runs: Annotated[int, Field(gt=0, le=10_000)]
+    qat_epochs: Annotated[int, Field(gt=0, le=100)] = 1
+    sparsity: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    prune_epochs: Annotated[int, Field(gt=0, le=100)] = 2
+    tune_learning_rate: LearningRate = 0.0001
+    tune_batch_size: Annotated[int, Field(gt=0, le=4096)] = 64
 
 
 class Tracking(Section):
@@ -124,11 +130,21 @@ class Rule(Section):
     max: float | None = None
     max_drop: Annotated[float, Field(ge=0)] | None = None
     max_rise: Annotated[float, Field(ge=0)] | None = None
+    # Against another metric of the same reports: value >= reference - max_below,
+    # and min_ratio <= value / reference <= max_ratio.
+    relative_to: Annotated[str, Field(min_length=1)] | None = None
+    max_below: Annotated[float, Field(ge=0)] | None = None
+    min_ratio: Annotated[float, Field(ge=0)] | None = None
+    max_ratio: Annotated[float, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Rule:
-        if self.model_dump(exclude_none=True) == {}:
-            raise ValueError("a rule needs at least one of min, max, max_drop, max_rise")
+        if self.model_dump(exclude_none=True, exclude={"relative_to"}) == {}:
+            raise ValueError("a rule needs at least one of min, max, max_drop, max_rise, max_below, min_ratio, "
+                             "max_ratio")
+        relative = [self.max_below, self.min_ratio, self.max_ratio]
+        if (self.relative_to is None) != all(bound is None for bound in relative):
+            raise ValueError("relative_to and max_below/min_ratio/max_ratio go together")
         return self
 
 

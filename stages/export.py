@@ -1,9 +1,12 @@
 """export: convert the finetuned model to each deployment format and measure every artifact on test.
 
 Reads params: seed, paths, export, tracking.
-Writes: paths.export/ (one file or folder per artifact, labels.txt) and paths.reports/export.json.
+Writes: paths.export/ (one file or folder per artifact, labels.txt, preprocessing.json) and
+paths.reports/export.json: {artifact: measurements} with a "keras" reference row, and
+{"skipped": reason} for an artifact TFMOT could not produce; the pruned row adds its sparsity.
 """
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -12,7 +15,7 @@ import mlflow
 import numpy as np
 import tensorflow as tf
 
-from convpipe import export
+from convpipe import compress, export, predict, runners
 from convpipe import params as params_module
 from convpipe.data import records
 from convpipe.errors import run_main
@@ -26,6 +29,12 @@ def representative_images(prepared: Path, count: int, seed: int) -> np.ndarray:
     return images[np.random.default_rng(seed).permutation(len(images))[:count]]
 
 
+def tuning_data(prepared: Path, batch_size: int, seed: int):
+    """Shuffled train batches for QAT and pruning, and how many make an epoch."""
+    total = records.read_meta(prepared)["counts"]["train"]["total"]
+    return records.dataset(prepared, "train", batch_size, shuffle_seed=seed), math.ceil(total / batch_size)
+
+
 def main() -> None:
     params = params_module.load()
     seed_everything(params.seed)
@@ -37,27 +46,33 @@ def main() -> None:
         reference = model.predict(images, batch_size=256, verbose=0)
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
-        (out_dir / "labels.txt").write_text("\n".join(records.read_meta(prepared)["class_names"]) + "\n",
-                                            encoding="utf-8")
+        meta = records.read_meta(prepared)
+        predict.write_description(out_dir, meta["image_size"], meta["channels"], meta["class_names"])
         calibration = representative_images(prepared, settings.representative_samples, params.seed)
-        table = {"keras": _row(model_path, images, labels, reference, settings.latency_runs)}
+        train_ds, steps = tuning_data(prepared, settings.tune_batch_size, params.seed)
+        table = {"keras": runners.measure(model_path, images, labels, reference, settings.latency_runs)}
         for kind in settings.formats:
-            path = export.build(model, kind, out_dir, calibration, settings.onnx_opset)
-            table[kind] = _row(path, images, labels, reference, settings.latency_runs)
-            print(f"export: {kind:<15} accuracy {table[kind]['accuracy']:.4f}  "
+            try:
+                source = compress.source_model(model, kind, train_ds, steps, settings)
+            except compress.UnsupportedModel as err:
+                table[kind] = {"skipped": str(err)}
+                print(f"export: {kind:<18} skipped: {err}", file=sys.stderr)
+                continue
+            path = export.build(source, kind, out_dir, calibration, settings.onnx_opset)
+            table[kind] = runners.measure(path, images, labels, reference, settings.latency_runs)
+            if kind == "tflite_pruned_int8":
+                table[kind]["sparsity"] = compress.sparsity(source)  # share of zero kernel weights
+            print(f"export: {kind:<18} accuracy {table[kind]['accuracy']:.4f}  "
                   f"{table[kind]['size_bytes'] / 1024:8.1f} KiB  {table[kind]['latency_ms']:.3f} ms")
         with open(Path(params.paths.reports) / "export.json", "w", encoding="utf-8") as handle:
             json.dump(table, handle, indent=2)
+        print(export.markdown(table))
         mlflow.log_metrics({f"{kind}.{key}": value for kind, row in table.items()
                             for key, value in row.items() if isinstance(value, (int, float))})
+        mlflow.set_tags({f"skipped.{kind}": row["skipped"][:5000] for kind, row in table.items() if "skipped" in row})
+        mlflow.log_text(export.markdown(table), "export.md")
         mlflow.log_artifact(str(Path(params.paths.reports) / "export.json"))
         mlflow.log_artifacts(str(out_dir), "export")
-
-
-def _row(path: Path, images: np.ndarray, labels: np.ndarray, reference: np.ndarray, runs: int) -> dict:
-    runner, runtime = export.load_runner(path)
-    return {**export.measure(runner, images, labels, reference, runs),
-            "size_bytes": export.size_bytes(path), "runtime": runtime}
 
 
 if __name__ == "__main__":

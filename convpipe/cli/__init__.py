@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convpipe.cli import gate
+from convpipe.cli import gate, predict
 from convpipe.errors import USER_ERRORS
 
-COMMANDS = {"gate": gate}
+COMMANDS = {"gate": gate, "predict": predict}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -20,7 +20,9 @@ def write_reports(repo: Path, accuracy: float, int8_accuracy: float = 0.97):
     reports.mkdir(exist_ok=True)
     metrics = {"test": {"accuracy": accuracy, "macro_f1": accuracy, "per_class": {"a": {"f1": accuracy}}}}
     (reports / "metrics.json").write_text(json.dumps(metrics))
-    export = {"tflite_int8": {"accuracy": int8_accuracy}, "onnx": {"agreement": 1.0}}
+    export = {"keras": {"accuracy": int8_accuracy}, "tflite_float32": {"size_bytes": 100_000},
+              "tflite_int8": {"accuracy": int8_accuracy, "size_bytes": 25_000},
+              "tflite_qat_int8": {"accuracy": int8_accuracy}, "onnx": {"agreement": 1.0}}
     (reports / "export.json").write_text(json.dumps(export))
 
 
@@ -49,7 +51,7 @@ def test_unchanged_metrics_pass(repo, capsys):
     write_reports(repo, 0.99)
     commit_all(repo)
     assert main(["gate"]) == 0
-    assert "gate: passed (4/4 rules)" in capsys.readouterr().out
+    assert "gate: passed (6/6 rules)" in capsys.readouterr().out
 
 
 def test_a_regression_beyond_the_allowed_drop_fails(repo, capsys):

@@ -31,7 +31,9 @@ def write_reports(folder: Path, accuracy: float) -> None:
     with open(folder / "reports" / "metrics.json", "w", encoding="utf-8") as handle:
         json.dump({"test": {"accuracy": accuracy, "macro_f1": accuracy}}, handle)
     with open(folder / "reports" / "export.json", "w", encoding="utf-8") as handle:
-        json.dump({"tflite_int8": {"accuracy": accuracy}, "onnx": {"agreement": 1.0}}, handle)
+        json.dump({"keras": {"accuracy": accuracy}, "tflite_float32": {"size_bytes": 100_000},
+                   "tflite_int8": {"accuracy": accuracy, "size_bytes": 25_000},
+                   "tflite_qat_int8": {"accuracy": accuracy}, "onnx": {"agreement": 1.0}}, handle)
 
 
 def tiny_model(seed: int) -> tf.keras.Model:

@@ -83,9 +83,10 @@ def test_first_conv_kernel_and_embeddings():
     assert inspect.first_conv_kernel(model).shape == (3, 3, 1, 4)
     convnet = build_model(Model(arch="small_convnet", filters=[4, 8], dropout=0.5), (16, 16, 1), 3)
     assert inspect.first_conv_kernel(convnet).shape == (3, 3, 1, 4)
-    # The input of the classifier: the base's pooled 8 channels, and the convnet's flattened 4×4×8 map.
+    # The input of the classifier: the base's pooled 8 channels, and the convnet's flattened 8×8×8 map
+    # (one MaxPooling between its two conv blocks halves 16×16 once).
     assert inspect.embedding_model(model).output_shape == (None, 8)
-    assert inspect.embedding_model(convnet).output_shape == (None, 4 * 4 * 8)
+    assert inspect.embedding_model(convnet).output_shape == (None, 8 * 8 * 8)
 
 
 def test_tsne_separates_clusters_and_is_seeded():

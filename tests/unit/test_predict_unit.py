@@ -1,0 +1,59 @@
+"""How predict finds an artifact's preprocessing, expands folders and ranks classes (no models here)."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convpipe import predict
+
+
+def test_top_k_is_highest_first_with_labels():
+    top = predict.top_k(np.array([0.1, 0.6, 0.3]), ("cat", "dog", "eel"), 2)
+    assert top == (("dog", pytest.approx(0.6)), ("eel", pytest.approx(0.3)))
+    assert predict.top_k(np.array([0.1, 0.6, 0.3]), None, 5)[0][0] == "1"
+
+
+def test_description_written_by_export_is_read_back(tmp_path):
+    predict.write_description(tmp_path, [16, 12], 3, ["a", "b"])
+    (tmp_path / "savedmodel").mkdir()
+    prep = predict.preprocessing_for(tmp_path / "savedmodel", (None, None, 3))
+    assert prep == predict.Preprocessing((16, 12), "rgb", ("a", "b"))
+    assert (tmp_path / "labels.txt").read_text() == "a\nb\n"
+
+
+def test_without_description_the_input_shape_and_labels_decide(tmp_path):
+    (tmp_path / "labels.txt").write_text("zero\none\n")
+    prep = predict.preprocessing_for(tmp_path / "model.onnx", (8, 8, 1))
+    assert prep == predict.Preprocessing((8, 8), "grayscale", ("zero", "one"))
+
+
+def test_any_size_model_without_description_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no preprocessing.json beside it"):
+        predict.preprocessing_for(tmp_path / "savedmodel", (None, None, 1))
+
+
+def test_description_that_contradicts_the_model_is_refused(tmp_path):
+    with open(tmp_path / "preprocessing.json", "w") as handle:
+        json.dump({"image_size": [16, 16], "color_mode": "grayscale", "class_names": ["a"]}, handle)
+    with pytest.raises(ValueError, match=r"image_size \[16, 16\] but .* takes 8×8"):
+        predict.preprocessing_for(tmp_path / "m.tflite", (8, 8, 1))
+    with pytest.raises(ValueError, match="color_mode grayscale but .* takes 3 channel"):
+        predict.preprocessing_for(tmp_path / "m.tflite", (16, 16, 3))
+
+
+def test_expand_lists_folder_images_and_counts_the_rest(tmp_path):
+    Image.new("L", (4, 4)).save(tmp_path / "b.png")
+    Image.new("L", (4, 4)).save(tmp_path / "a.png")
+    (tmp_path / "notes.txt").write_text("x")
+    given = tmp_path.parent / "given.dat"  # a named file is kept whatever its extension
+    files, passed_over = predict.expand([tmp_path, given])
+    assert files == [tmp_path / "a.png", tmp_path / "b.png", given]
+    assert passed_over == 1
+
+
+def test_pixels_are_resized_like_preprocess(tmp_path):
+    Image.new("RGB", (20, 10), (255, 0, 0)).save(tmp_path / "red.png")
+    x = predict.pixels(tmp_path / "red.png", predict.Preprocessing((8, 6), "grayscale", None))
+    assert x.shape == (8, 6, 1) and x.dtype == np.float32
+    assert x.max() == pytest.approx(76, abs=1)  # ITU-R 601 luma of pure red

@@ -40,12 +40,13 @@ def _head(x, spec: Model, num_classes: int):
 
 
 def small_convnet(spec: Model, input_shape: tuple[int, int, int], num_classes: int) -> tf.keras.Model:
-    """Conv2D/MaxPooling blocks, then dropout and a softmax (Deep Learning with Python, ch. 8)."""
+    """Conv2D blocks with MaxPooling between them, then dropout and a softmax (Deep Learning with Python, ch. 8)."""
     inputs = tf.keras.Input(shape=input_shape, name="image")
     x = layers.Rescaling(1 / 255)(inputs)
-    for filters in spec.filters:
+    for i, filters in enumerate(spec.filters):
+        if i:
+            x = layers.MaxPooling2D()(x)
         x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = layers.MaxPooling2D()(x)
     x = layers.Flatten(name="features")(x)
     return tf.keras.Model(inputs, _head(x, spec, num_classes), name=spec.arch)
 

@@ -1,6 +1,6 @@
 """download: materialise `data.source` as an image folder, paths.raw/<class>/<file>.
 
-Reads params: seed, paths, data, tracking. Writes: paths.raw.
+Reads params: paths, data, tracking. Writes: paths.raw.
 """
 import shutil
 import sys

@@ -1,0 +1,104 @@
+"""The whole DAG on a small subset of the digits, in a fresh git + DVC repository."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ["download", "split", "preprocess", "train", "finetune", "evaluate", "export"]
+
+
+def run(*args, cwd):
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env={**os.environ, "CI": "true"})
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the project with small params, after one `dvc repro`."""
+    repo = tmp_path_factory.mktemp("project")
+    for item in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / item, repo / item)
+    for folder in ("convpipe", "stages", ".dvc"):
+        shutil.copytree(ROOT / folder, repo / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
+    with open(repo / "params.yaml", encoding="utf-8") as handle:
+        params = yaml.safe_load(handle)
+    params["data"]["max_per_class"] = 15
+    params["train"].update(epochs=2, batch_size=32)
+    params["finetune"]["epochs"] = 1
+    params["export"].update(representative_samples=16, latency_runs=3)
+    params["gate"]["rules"] = {"test.accuracy": {"min": 0.0, "max_drop": 0.0}}
+    with open(repo / "params.yaml", "w", encoding="utf-8") as handle:
+        yaml.safe_dump(params, handle)
+    run("git", "init", "-q", cwd=repo)
+    run("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "init",
+        cwd=repo)
+    env_uri = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        output = run("dvc", "repro", cwd=repo)
+    finally:
+        if env_uri:
+            os.environ["MLFLOW_TRACKING_URI"] = env_uri
+    return repo, output
+
+
+def test_every_stage_ran_and_wrote_its_outputs(project):
+    repo, output = project
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in output
+    assert len(list((repo / "data" / "raw").rglob("*.png"))) == 1797
+    assert {p.name for p in (repo / "data" / "split").iterdir()} == {"train.csv", "val.csv", "test.csv", "summary.json"}
+    meta = json.loads((repo / "data" / "prepared" / "meta.json").read_text())
+    assert sum(meta["counts"][s]["total"] for s in ("train", "val", "test")) == 150
+    assert (repo / "models" / "finetune" / "model.keras").stat().st_size > 10_000
+    metrics = json.loads((repo / "reports" / "metrics.json").read_text())
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert set(metrics["test"]["per_class"]) == {str(d) for d in range(10)}
+    export = json.loads((repo / "reports" / "export.json").read_text())
+    assert set(export) == {"keras", "savedmodel", "tflite_float32", "tflite_int8", "onnx"}
+    assert export["onnx"]["agreement"] == 1.0
+    assert export["tflite_int8"]["size_bytes"] < export["tflite_float32"]["size_bytes"]
+    for name in ("learning_curve.csv", "confusion.csv"):
+        assert (repo / "reports" / "plots" / name).stat().st_size > 100
+
+
+def test_a_second_repro_does_nothing(project):
+    repo, _ = project
+    output = run("dvc", "repro", cwd=repo)
+    assert "Running stage" not in output
+    assert "Data and pipelines are up to date" in run("dvc", "status", cwd=repo)
+
+
+def test_mlflow_holds_one_grouped_run_per_stage(project):
+    repo, _ = project
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("convpipe")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    children = {r.data.tags["convpipe.stage"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert set(children) == set(STAGES)
+    for stage, child in children.items():
+        assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert child.data.params["train.learning_rate"] == str(0.002)
+        assert child.data.tags["mlflow.source.git.commit"]
+        assert client.list_artifacts(child.info.run_id), f"{stage} logged no artifacts"
+    history = client.get_metric_history(children["train"].info.run_id, "val_loss")
+    assert len(history) == 2  # one point per epoch
+    assert parents[0].data.metrics["test.accuracy"] == children["evaluate"].data.metrics["test.accuracy"]
+
+
+def test_gate_passes_on_the_reports_it_produced(project):
+    repo, _ = project
+    result = subprocess.run([sys.executable, "-m", "convpipe", "gate"], cwd=repo, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gate: passed (1/1 rules)" in result.stdout

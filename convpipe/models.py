@@ -9,6 +9,10 @@ from convpipe.params import Augment, Model
 
 layers = tf.keras.layers
 apps = tf.keras.applications
+# Batch-norm momentum for networks trained from scratch: at Keras' 0.99 (0.999 in some bases) the moving
+# statistics used at inference need far more steps than a small data set gives, and val accuracy
+# stays at chance while train accuracy climbs.
+BN_MOMENTUM = 0.9
 
 
 def bgr_minus_imagenet_mean(x):
@@ -59,7 +63,7 @@ def mini_xception(spec: Model, input_shape: tuple[int, int, int], num_classes: i
     for filters in spec.filters:
         residual = x
         for _ in range(2):
-            x = layers.BatchNormalization()(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
             x = layers.Activation("relu")(x)
             # No bias: the batch normalization that follows would cancel it.
             x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
@@ -73,11 +77,11 @@ def mini_xception(spec: Model, input_shape: tuple[int, int, int], num_classes: i
 def _residual_unit(x, filters: int, strides: int):
     shortcut = x
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
-    x = layers.Activation("relu")(layers.BatchNormalization()(x))
-    x = layers.BatchNormalization()(layers.Conv2D(filters, 3, padding="same", use_bias=False)(x))
+    x = layers.Activation("relu")(layers.BatchNormalization(momentum=BN_MOMENTUM)(x))
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(layers.Conv2D(filters, 3, padding="same", use_bias=False)(x))
     if strides > 1:
         shortcut = layers.Conv2D(filters, 1, strides=strides, padding="same", use_bias=False)(shortcut)
-        shortcut = layers.BatchNormalization()(shortcut)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM)(shortcut)
     return layers.Activation("relu")(layers.add([x, shortcut]))
 
 
@@ -86,7 +90,7 @@ def resnet34(spec: Model, input_shape: tuple[int, int, int], num_classes: int) -
     inputs = tf.keras.Input(shape=input_shape, name="image")
     x = layers.Rescaling(1 / 255)(inputs)
     x = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False)(x)
-    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    x = layers.Activation("relu")(layers.BatchNormalization(momentum=BN_MOMENTUM)(x))
     x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
     previous = 64
     for filters in [64] * 3 + [128] * 4 + [256] * 6 + [512] * 3:
@@ -113,7 +117,7 @@ def pretrained_base(spec: Model, size: tuple[int, int]) -> tf.keras.Model:
 
 
 def pretrained(spec: Model, input_shape: tuple[int, int, int], num_classes: int) -> tf.keras.Model:
-    """A frozen pretrained base under a new head (pooling, dropout, softmax), for feature extraction."""
+    """A keras.applications base under a new head (pooling, dropout, softmax); frozen if it has weights."""
     _, preprocess_input, _ = PRETRAINED[spec.arch]
     inputs = tf.keras.Input(shape=input_shape, name="image")
     x = inputs
@@ -121,10 +125,16 @@ def pretrained(spec: Model, input_shape: tuple[int, int, int], num_classes: int)
         x = layers.Concatenate(name="gray_to_rgb")([x, x, x])  # the bases expect three channels
     x = preprocess_input(x)  # each base expects its own scaling, e.g. [-1, 1] or BGR minus ImageNet means
     base = pretrained_base(spec, input_shape[:2])
-    base.trainable = False
-    # training=False keeps the base's batch normalization in inference mode even after unfreeze(),
-    # so a few small batches of new data cannot wreck its learned statistics.
-    x = base(x, training=False)
+    if spec.weights == "none":  # nothing learned to extract: the whole network trains from scratch
+        for layer in base.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = BN_MOMENTUM
+        x = base(x)
+    else:
+        base.trainable = False
+        # training=False keeps the base's batch normalization in inference mode even after unfreeze(),
+        # so a few small batches of new data cannot wreck its learned statistics.
+        x = base(x, training=False)
     x = layers.GlobalAveragePooling2D(name="features")(x)
     return tf.keras.Model(inputs, _head(x, spec, num_classes), name=spec.arch)
 

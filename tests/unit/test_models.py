@@ -44,11 +44,20 @@ def test_each_arch_trains_and_round_trips(arch, channels, tmp_path):
     np.testing.assert_array_equal(loaded.predict(images, verbose=0), probabilities)
 
 
-def test_pretrained_base_is_frozen_for_feature_extraction():
-    model = build_model(spec("mobilenet_v2"), (32, 32, 3), 4)
+def test_pretrained_base_is_frozen_for_feature_extraction(tmp_path):
+    path = tmp_path / "base.weights.h5"
+    pretrained_base(spec("mobilenet_v2"), (32, 32)).save_weights(path)
+    model = build_model(spec("mobilenet_v2", weights=str(path)), (32, 32, 3), 4)
     base = next(layer for layer in model.layers if isinstance(layer, tf.keras.Model))
     assert not base.trainable
     assert [w.name.split("/")[0] for w in model.trainable_weights] == ["probabilities", "probabilities"]
+
+
+def test_a_base_without_weights_trains_from_scratch():
+    model = build_model(spec("mobilenet_v2"), (32, 32, 3), 4)
+    base = next(layer for layer in model.layers if isinstance(layer, tf.keras.Model))
+    assert base.trainable and len(model.trainable_weights) > 100
+    assert {layer.momentum for layer in base.layers if isinstance(layer, tf.keras.layers.BatchNormalization)} == {0.9}
 
 
 def test_weights_file_loads_into_the_base_and_grayscale_repeats_channels(tmp_path):

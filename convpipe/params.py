@@ -73,12 +73,26 @@ class Augment(Section):
     zoom: Annotated[float, Field(ge=0, lt=1)]
     translation: Annotated[float, Field(ge=0, lt=1)]
     contrast: Annotated[float, Field(ge=0, le=1)]
+    brightness: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+SCRATCH_ARCHS = ("small_convnet", "mini_xception", "resnet34")
+PRETRAINED_ARCHS = ("mobilenet_v2", "efficientnet_b0", "xception", "resnet50")
 
 
 class Model(Section):
-    arch: Literal["small_convnet"]
+    arch: Literal[SCRATCH_ARCHS + PRETRAINED_ARCHS]  # type: ignore[valid-type]
     filters: Annotated[list[Annotated[int, Field(gt=0, le=1024)]], Field(min_length=1, max_length=6)]
     dropout: Annotated[float, Field(ge=0, lt=1)]
+    weights: Annotated[str, Field(min_length=1)] = "none"
+    alpha: Literal[0.35, 0.5, 0.75, 1.0, 1.3, 1.4] = 1.0
+
+    @model_validator(mode="after")
+    def _weights_need_a_base(self) -> Model:
+        if self.weights != "none" and self.arch not in PRETRAINED_ARCHS:
+            raise ValueError(f"weights {self.weights!r} needs a pretrained arch ({', '.join(PRETRAINED_ARCHS)}),"
+                             f" got arch {self.arch!r}")
+        return self
 
 
 class Train(Section):
@@ -86,6 +100,10 @@ class Train(Section):
     batch_size: Annotated[int, Field(gt=0, le=4096)]
     learning_rate: LearningRate
     patience: PositiveInt
+    reduce_lr_patience: PositiveInt = 3
+    reduce_lr_factor: Fraction = 0.5
+    class_weight: Literal["auto", "none"] = "none"
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
 
 
 class Finetune(Section):
@@ -93,6 +111,8 @@ class Finetune(Section):
     learning_rate: LearningRate
     unfreeze: Literal["all"] | PositiveInt | Fraction
     patience: PositiveInt
+    reduce_lr_patience: PositiveInt = 2
+    reduce_lr_factor: Fraction = 0.5
 
 
 class Evaluate(Section):

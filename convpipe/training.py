@@ -1,12 +1,16 @@
-"""Compiling and fitting with checkpointing, early stopping and resumable epochs."""
+"""Compiling and fitting with best-model checkpointing, early stopping and resumable epochs."""
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import tensorflow as tf
 
+from convpipe.params import Finetune, Train
+
 HISTORY_FILE = "history.csv"
+BEST_WEIGHTS = "best.ckpt"  # TensorFlow checkpoint: HDF5 weights fail to load under MultiWorkerMirroredStrategy
 # Resume state lives outside the DVC outputs, which DVC deletes before re-running a stage.
 BACKUP_ROOT = Path(".convpipe/backup")
 
@@ -17,25 +21,110 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def distribution(kind: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy `train.distribute` names; create it before any other TensorFlow work."""
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker cluster."""
+    resolver = strategy.cluster_resolver
+    if resolver is None or resolver.task_type in (None, "chief"):
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def worker_dir(path: Path, strategy: tf.distribute.Strategy) -> Path:
+    """`path` on the chief; a per-worker sibling elsewhere, so workers sharing a disk never collide."""
+    if is_chief(strategy):
+        return path
+    resolver = strategy.cluster_resolver
+    return path.with_name(f"{path.name}-{resolver.task_type}-{resolver.task_id}")
+
+
+def class_weights(counts: dict[str, int], class_names: list[str]) -> dict[int, float]:
+    """sklearn's 'balanced' weights, total / (classes × count), from the train split's counts per class."""
+    total = sum(counts[name] for name in class_names)
+    missing = [name for name in class_names if counts[name] == 0]
+    if missing:
+        raise ValueError(f"train.class_weight auto: class(es) {missing} have no train images")
+    return {i: total / (len(class_names) * counts[name]) for i, name in enumerate(class_names)}
+
+
 def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
     """Adam on sparse categorical cross-entropy, tracking accuracy."""
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
-def fit(model: tf.keras.Model, train_ds, val_ds, epochs: int, patience: int, out_dir: Path,
-        backup_dir: Path, callbacks: list | None = None) -> list[dict]:
-    """Train, keep the best-val_loss weights in `model`, write history.csv; return its rows."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    history_path = out_dir / HISTORY_FILE
+class ResumedEarlyStopping(tf.keras.callbacks.EarlyStopping):
+    """EarlyStopping on val_loss that carries on from the epochs an interrupted run already completed."""
+
+    def __init__(self, patience: int, done: list[dict]):
+        super().__init__(monitor="val_loss", patience=patience)
+        self.done = done
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.done:
+            losses = [row["val_loss"] for row in self.done]
+            self.best = min(losses)
+            self.wait = len(losses) - 1 - losses.index(self.best)
+
+
+def fit(model: tf.keras.Model, train_ds, val_ds, settings: Train | Finetune, out_dir: Path, backup_dir: Path,
+        class_weight: dict[int, float] | None = None, callbacks: list | None = None) -> list[dict]:
+    """Train (resuming an interrupted run), keep the best-val_loss weights in `model`; return history.csv rows."""
+    strategy = model.distribute_strategy
+    state_dir = worker_dir(backup_dir, strategy)
+    history_path, best_path = state_dir / HISTORY_FILE, state_dir / BEST_WEIGHTS
+    if not (backup_dir / "epochs").exists():  # no interrupted run: drop what a finished or failed one left
+        shutil.rmtree(state_dir, ignore_errors=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    done = epochs_run(history_path)
+    # Order matters when a run is killed between callbacks: the history row and the best weights are
+    # written before the resume checkpoint, so a resumed run at worst repeats an epoch (rows are
+    # de-duplicated by epoch), never skips one.
     standard = [
-        tf.keras.callbacks.BackupAndRestore(str(backup_dir)),
-        tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        tf.keras.callbacks.ModelCheckpoint(str(best_path), save_best_only=True, save_weights_only=True,
+                                           initial_value_threshold=min((r["val_loss"] for r in done), default=None)),
         tf.keras.callbacks.CSVLogger(str(history_path), append=True),
+        ResumedEarlyStopping(settings.patience, done),
+        tf.keras.callbacks.ReduceLROnPlateau(factor=settings.reduce_lr_factor, patience=settings.reduce_lr_patience),
+        tf.keras.callbacks.BackupAndRestore(str(backup_dir / "epochs")),
     ]
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2,
+    if strategy.num_replicas_in_sync > 1:
+        # Shard by example: a split may have fewer TFRecord files than workers.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
+    model.fit(train_ds, validation_data=val_ds, epochs=settings.epochs, verbose=2, class_weight=class_weight,
               callbacks=standard + (callbacks or []))
-    return read_history(history_path)
+    if best_path.with_name(BEST_WEIGHTS + ".index").exists():  # only the chief writes it
+        model.load_weights(str(best_path)).expect_partial()
+    rows = epochs_run(history_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_history(rows, out_dir / HISTORY_FILE)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return rows
+
+
+def epochs_run(path: Path) -> list[dict]:
+    """History rows, one per epoch (the last wins where a resumed run repeated an epoch)."""
+    return list({row["epoch"]: row for row in read_history(path)}.values())
+
+
+def write_history(rows: list[dict], path: Path) -> None:
+    """History rows as CSV, epoch first, like CSVLogger writes them."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        if rows:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({**row, "epoch": int(row["epoch"])} for row in rows)
 
 
 def read_history(path: Path) -> list[dict]:

@@ -1,8 +1,10 @@
 """finetune: continue from train's best model with the top layers unfrozen, at a lower learning rate.
 
-Reads params: seed, paths, data, augment, finetune, tracking.
-Writes: paths.finetune/model.keras and history.csv.
+Keeps whichever of the starting and the finetuned weights has the lower val_loss, and says which.
+Reads params: seed, paths, augment, train.batch_size, train.class_weight, train.distribute, finetune, tracking.
+Writes: paths.finetune/model.keras, history.csv and phases.json (val metrics before and after).
 """
+import json
 import sys
 from pathlib import Path
 
@@ -14,33 +16,56 @@ from convpipe import params as params_module
 from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.models import augmentation, unfreeze
-from convpipe.tracking import stage_run
-from convpipe.training import BACKUP_ROOT, compile_model, fit, seed_everything
+from convpipe.tracking import log_to_parent, stage_run
+from convpipe.training import (BACKUP_ROOT, class_weights, compile_model, distribution, fit, seed_everything,
+                               worker_dir)
+
+
+def val_metrics(model: tf.keras.Model, val_ds) -> dict[str, float]:
+    """val_loss and val_accuracy of `model` as it stands."""
+    return dict(zip(["val_loss", "val_accuracy"], model.evaluate(val_ds, verbose=0)))
 
 
 def main() -> None:
     params = params_module.load()
-    seed_everything(params.seed)
-    prepared, out_dir = Path(params.paths.prepared), Path(params.paths.finetune)
     settings = params.finetune
-    with stage_run("finetune", params):
-        model = tf.keras.models.load_model(Path(params.paths.train) / "model.keras", safe_mode=True)
-        unfrozen = unfreeze(model, settings.unfreeze)
-        compile_model(model, settings.learning_rate)
+    strategy = distribution(params.train.distribute)  # multi-worker needs it before any other TensorFlow work
+    seed_everything(params.seed)
+    prepared = Path(params.paths.prepared)
+    out_dir = worker_dir(Path(params.paths.finetune), strategy)
+    meta = records.read_meta(prepared)
+    auto = params.train.class_weight == "auto"
+    weights = class_weights(meta["counts"]["train"], meta["class_names"]) if auto else None
+    with stage_run("finetune", params) as run:
         augment = augmentation(params.augment, params.seed)
         train_ds = records.dataset(prepared, "train", params.train.batch_size, params.seed, augment)
         val_ds = records.dataset(prepared, "val", params.train.batch_size)
-        start = dict(zip(["val_loss", "val_accuracy"], model.evaluate(val_ds, verbose=0)))
-        history = fit(model, train_ds, val_ds, settings.epochs, settings.patience, out_dir,
-                      BACKUP_ROOT / "finetune", [mlflow.tensorflow.MlflowCallback()])
+        with strategy.scope():
+            model = tf.keras.models.load_model(Path(params.paths.train) / "model.keras", safe_mode=True)
+            unfrozen = unfreeze(model, settings.unfreeze)
+            compile_model(model, settings.learning_rate)
+        start, start_weights = val_metrics(model, val_ds), model.get_weights()
+        history = fit(model, train_ds, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights,
+                      [mlflow.tensorflow.MlflowCallback()])
+        tuned = val_metrics(model, val_ds) if history else start
+        # Fine-tuning can overfit a small val set's loss; never hand on a model worse than train's.
+        kept = "finetuned" if tuned["val_loss"] < start["val_loss"] else "start"
+        if kept == "start":
+            model.set_weights(start_weights)
         model.save(out_dir / "model.keras")
-        best = min(history, key=lambda row: row["val_loss"], default=start)
-        mlflow.log_metrics({"unfrozen_layers": unfrozen, "start_val_accuracy": start["val_accuracy"],
-                            "best_val_loss": best["val_loss"], "best_val_accuracy": best["val_accuracy"],
-                            "epochs_run": len(history)})
+        phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen}
+        with open(out_dir / "phases.json", "w", encoding="utf-8") as handle:
+            json.dump(phases, handle, indent=2)
+        gain = {"start_val_loss": start["val_loss"], "start_val_accuracy": start["val_accuracy"],
+                "finetuned_val_loss": tuned["val_loss"], "finetuned_val_accuracy": tuned["val_accuracy"],
+                "kept_finetuned": float(kept == "finetuned")}
+        mlflow.log_metrics({**gain, "unfrozen_layers": unfrozen, "epochs_run": len(history)})
+        mlflow.set_tag("convpipe.finetune.kept", kept)
+        log_to_parent(run, gain)
         mlflow.log_artifacts(str(out_dir), "model")
-        print(f"finetune: val_accuracy {start['val_accuracy']:.4f} → {best['val_accuracy']:.4f} "
-              f"with {unfrozen} layer(s) unfrozen")
+        print(f"finetune: val_loss {start['val_loss']:.4f} → {tuned['val_loss']:.4f}, val_accuracy "
+              f"{start['val_accuracy']:.4f} → {tuned['val_accuracy']:.4f} with {unfrozen} layer(s) unfrozen; "
+              f"kept the {kept} weights")
 
 
 if __name__ == "__main__":

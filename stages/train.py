@@ -1,7 +1,8 @@
 """train: build `model.arch` and train it on the prepared train split, keeping the best val_loss epoch.
 
-Reads params: seed, paths, data, augment, model, train, tracking.
-Writes: paths.train/model.keras and history.csv.
+With a pretrained base the base stays frozen (feature extraction); other archs train from scratch.
+Reads params: seed, paths, augment, model, train, tracking.
+Writes: paths.train/model.keras and history.csv (non-chief workers write beside it, see worker_dir).
 """
 import sys
 from pathlib import Path
@@ -14,28 +15,35 @@ from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.models import augmentation, build_model
 from convpipe.tracking import stage_run
-from convpipe.training import BACKUP_ROOT, compile_model, fit, seed_everything
+from convpipe.training import (BACKUP_ROOT, class_weights, compile_model, distribution, fit, seed_everything,
+                               worker_dir)
 
 
 def main() -> None:
     params = params_module.load()
+    settings = params.train
+    strategy = distribution(settings.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
-    prepared, out_dir = Path(params.paths.prepared), Path(params.paths.train)
+    prepared = Path(params.paths.prepared)
+    out_dir = worker_dir(Path(params.paths.train), strategy)
     meta = records.read_meta(prepared)
+    weights = class_weights(meta["counts"]["train"], meta["class_names"]) if settings.class_weight == "auto" else None
     with stage_run("train", params):
         augment = augmentation(params.augment, params.seed)
-        train_ds = records.dataset(prepared, "train", params.train.batch_size, params.seed, augment)
-        val_ds = records.dataset(prepared, "val", params.train.batch_size)
-        model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
-        compile_model(model, params.train.learning_rate)
-        history = fit(model, train_ds, val_ds, params.train.epochs, params.train.patience, out_dir,
-                      BACKUP_ROOT / "train", [mlflow.tensorflow.MlflowCallback()])
+        train_ds = records.dataset(prepared, "train", settings.batch_size, params.seed, augment)
+        val_ds = records.dataset(prepared, "val", settings.batch_size)
+        with strategy.scope():
+            model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
+            compile_model(model, settings.learning_rate)
+        history = fit(model, train_ds, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights,
+                      [mlflow.tensorflow.MlflowCallback()])
         model.save(out_dir / "model.keras")
         best = min(history, key=lambda row: row["val_loss"])
         mlflow.log_metrics({"best_val_loss": best["val_loss"], "best_val_accuracy": best["val_accuracy"],
-                            "epochs_run": len(history)})
+                            "epochs_run": len(history), "replicas": strategy.num_replicas_in_sync})
         mlflow.log_artifacts(str(out_dir), "model")
-        print(f"train: best val_accuracy {best['val_accuracy']:.4f} after {len(history)} epoch(s)")
+        print(f"train: best val_accuracy {best['val_accuracy']:.4f} (val_loss {best['val_loss']:.4f}) "
+              f"after {len(history)} epoch(s)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""Runs training.fit on tiny synthetic data; a subprocess target for the resume and multi-worker tests.
+
+Usage: python -m tests.fit_worker '{"out": DIR, "backup": DIR, "epochs": N, ...}'; prints a JSON result.
+"""
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import convpipe  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+
+
+def stripes(n: int, seed: int):
+    """Class 0: bright top half, class 1: bright bottom half, noisy; 16×16 grayscale, raw 0-255."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    images = rng.uniform(0, 120, (n, 16, 16, 1)).astype("float32")
+    for image, label in zip(images, labels):
+        image[label * 8:(label + 1) * 8] += 120
+    return images, labels
+
+
+def run(config: dict) -> dict:
+    """Build, compile and fit small_convnet per `config`; return history, epochs run here and a weight sum."""
+    from convpipe.params import Model, Train
+    from convpipe.training import compile_model, distribution, fit, seed_everything, worker_dir
+
+    strategy = distribution(config.get("distribute", "none"))
+    seed_everything(0)
+    import tensorflow as tf
+
+    settings = Train(epochs=config["epochs"], batch_size=8, learning_rate=0.01, patience=config.get("patience", 10),
+                     reduce_lr_patience=2)
+    train_ds = tf.data.Dataset.from_tensor_slices(stripes(48, 1)).shuffle(48, seed=0).batch(8)
+    val_ds = tf.data.Dataset.from_tensor_slices(stripes(16, 2)).batch(8)
+    with strategy.scope():
+        model = build(Model(arch="small_convnet", filters=[4, 8], dropout=0.2))
+        compile_model(model, settings.learning_rate)
+    started, trained = [], []
+    callbacks = [tf.keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: started.append(epoch),
+        on_train_end=lambda logs: trained.append(weight_sum(model)))]
+    if config.get("kill_after") is not None:
+        # SIGKILL: no cleanup at all, as when a machine or a CI job dies mid-run.
+        callbacks.append(tf.keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
+            os.kill(os.getpid(), signal.SIGKILL) if epoch == config["kill_after"] else None)))
+    out_dir = worker_dir(Path(config["out"]), strategy)  # as the train stage does
+    history = fit(model, train_ds, val_ds, settings, out_dir, Path(config["backup"]),
+                  callbacks=callbacks)
+    val_loss = model.evaluate(val_ds, verbose=0)[0]
+    return {"history": history, "started": started, "val_loss": float(val_loss),
+            "weight_sum": weight_sum(model), "trained_weight_sum": trained[0],
+            "replicas": strategy.num_replicas_in_sync}
+
+
+def weight_sum(model) -> float:
+    """Sum of absolute weights: equal on two workers only if they trained in sync."""
+    import numpy as np
+
+    return float(sum(np.abs(w).sum() for w in model.get_weights()))
+
+
+def build(spec):
+    """small_convnet for 16×16×1 images, 2 classes."""
+    from convpipe.models import build_model
+
+    return build_model(spec, (16, 16, 1), 2)
+
+
+if __name__ == "__main__":
+    print("RESULT " + json.dumps(run(json.loads(sys.argv[1]))))

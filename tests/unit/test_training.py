@@ -1,0 +1,95 @@
+"""Fitting: class weights, best-weights restore, determinism, resume after SIGKILL, two real workers."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from convpipe.training import HISTORY_FILE, ResumedEarlyStopping, class_weights, read_history
+from tests import fit_worker
+
+
+def test_class_weights_balance_the_train_counts():
+    weights = class_weights({"a": 30, "b": 10, "total": 40}, ["a", "b"])
+    assert weights == pytest.approx({0: 40 / 60, 1: 40 / 20})
+    assert 30 * weights[0] == pytest.approx(10 * weights[1])
+
+
+def test_class_weights_name_an_empty_class():
+    with pytest.raises(ValueError, match=r"class_weight.*\['b'\]"):
+        class_weights({"a": 3, "b": 0}, ["a", "b"])
+
+
+def test_early_stopping_resumes_best_and_wait():
+    done = [{"epoch": 0.0, "val_loss": 0.9}, {"epoch": 1.0, "val_loss": 0.5}, {"epoch": 2.0, "val_loss": 0.7}]
+    stopper = ResumedEarlyStopping(patience=3, done=done)
+    stopper.on_train_begin()
+    assert (stopper.best, stopper.wait) == (0.5, 1)
+
+
+@pytest.mark.slow
+def test_same_seed_same_run_and_best_weights_restored(tmp_path):
+    first = fit_worker.run({"out": str(tmp_path / "a"), "backup": str(tmp_path / "ba"), "epochs": 4})
+    second = fit_worker.run({"out": str(tmp_path / "b"), "backup": str(tmp_path / "bb"), "epochs": 4})
+    assert first["history"] == second["history"] and first["weight_sum"] == second["weight_sum"]
+    assert [row["epoch"] for row in first["history"]] == [0, 1, 2, 3]
+    best = min(row["val_loss"] for row in first["history"])
+    assert first["val_loss"] == pytest.approx(best, rel=1e-4)
+    assert read_history(tmp_path / "a" / HISTORY_FILE) == first["history"]
+    assert not (tmp_path / "ba").exists()  # resume state is cleared once a run completes
+
+
+def run_worker(config: dict, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.fit_worker", json.dumps(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": ".", **(env or {})})
+
+
+def result(process: subprocess.Popen, timeout: int = 300) -> dict:
+    stdout, stderr = process.communicate(timeout=timeout)
+    assert process.returncode == 0, stderr[-3000:]
+    return json.loads(next(line for line in stdout.splitlines() if line.startswith("RESULT "))[7:])
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_last_completed_epoch(tmp_path):
+    config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 5}
+    killed = run_worker({**config, "kill_after": 1})
+    killed.communicate(timeout=300)
+    assert killed.returncode == -9
+    before = read_history(tmp_path / "backup" / HISTORY_FILE)
+    assert [row["epoch"] for row in before] == [0, 1]
+    resumed = result(run_worker(config))
+    assert resumed["started"] == [2, 3, 4]
+    assert [row["epoch"] for row in resumed["history"]] == [0, 1, 2, 3, 4]
+    assert resumed["history"][:2] == before
+    assert resumed["val_loss"] == pytest.approx(min(row["val_loss"] for row in resumed["history"]), rel=1e-4)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_train_one_model(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 2,
+              "distribute": "multi_worker"}
+    workers = [run_worker(config, {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+               for i in range(2)]
+    chief, other = (result(worker) for worker in workers)
+    assert chief["replicas"] == other["replicas"] == 2
+    # Synchronous all-reduce: both workers end training with the same weights and the same history.
+    assert chief["trained_weight_sum"] == pytest.approx(other["trained_weight_sum"], rel=1e-6)
+    assert chief["history"] == other["history"]
+    assert [row["epoch"] for row in chief["history"]] == [0, 1]
+    assert read_history(tmp_path / "out" / HISTORY_FILE) == chief["history"]
+    assert read_history(tmp_path / "out-worker-1" / HISTORY_FILE) == other["history"]

@@ -39,13 +39,19 @@ def _probe(model: tf.keras.Model, path: list, head: bool = True) -> tf.keras.Mod
     inner = _probe(path[0], path[1:], head=False)
     # The nested base is called on one chain of top-level layers; rebuild that chain around it.
     x = inputs = tf.keras.Input(shape=model.input_shape[1:])
+    symbolic = type(inputs)
     for layer in model.layers[:-1] if head else model.layers:
         if isinstance(layer, tf.keras.layers.InputLayer):
             continue
         if layer is path[0]:
             features, x = inner(x)
-        else:
-            x = layer(x)
+            continue
+        # Call each layer as the model did (Concatenate([x, x, x]), TF-op layers with constant operands
+        # like x / 127.5), with the chain's current tensor in place of the original one.
+        node = layer.inbound_nodes[-1]
+        args, kwargs = tf.nest.map_structure(lambda a: x if isinstance(a, symbolic) else a,
+                                             (node.call_args, node.call_kwargs))
+        x = layer(*args, **kwargs)
     return tf.keras.Model(inputs, [features, x])
 
 

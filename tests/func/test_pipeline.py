@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ["download", "split", "preprocess", "train", "finetune", "evaluate", "export"]
+STAGES = ["download", "split", "preprocess", "train", "finetune", "evaluate", "export", "report"]
 
 
 def run(*args, cwd):

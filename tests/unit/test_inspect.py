@@ -99,3 +99,13 @@ def test_tsne_separates_clusters_and_is_seeded():
     spread = max(np.linalg.norm(layout[:20] - centre_a, axis=1).max(),
                  np.linalg.norm(layout[20:] - centre_b, axis=1).max())
     assert np.linalg.norm(centre_a - centre_b) > spread
+
+
+def test_gradcam_through_a_keras_applications_base_with_preprocessing_layers():
+    # A grayscale input is repeated to RGB and scaled by TF-op layers before the nested base.
+    model = build_model(Model(arch="mobilenet_v2", filters=[8], dropout=0.0, weights="none", alpha=0.35),
+                        (32, 32, 1), 3)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 1)).astype(np.float32)
+    heatmaps = inspect.gradcam(model, images, np.array([0, 2]))
+    assert heatmaps.shape == (2, 32, 32)
+    assert 0.0 <= heatmaps.min() and heatmaps.max() <= 1.0 and heatmaps.max() > 0.0

@@ -15,23 +15,23 @@ from convpipe.data.split import Record
 META_FILE = "meta.json"
 
 
-def _decode(job: tuple[str, str, int, tuple[int, int]]) -> tuple[str, np.ndarray | None, list[str] | str]:
+def _decode(job: tuple[str, str, int, tuple[int, int]]) -> tuple[np.ndarray | None, list[str] | str]:
     path, color_mode, max_pixels, size = job
     try:
         image, notes = load_image(Path(path), color_mode, max_pixels)
-        return path, resize(image, size), notes
+        return resize(image, size), notes
     except ImageRejected as rejected:
-        return path, None, rejected.reason
+        return None, rejected.reason
 
 
 def decode_all(records: list[Record], color_mode: str, max_pixels: int, size: tuple[int, int],
                workers: int) -> Iterator[tuple[Record, np.ndarray | None, list[str] | str]]:
-    """Decode and resize in worker processes, yielding (record, pixels or None, notes or reason) in order."""
+    """Decode and resize in worker threads, yielding (record, pixels or None, notes or reason) in order."""
     jobs = [(r.path, color_mode, max_pixels, tuple(size)) for r in records]
     # Threads, not processes: Pillow releases the GIL while decoding and resizing, and a process pool
     # would have to re-import TensorFlow (spawn) or fork a process that already runs its threads.
     with ThreadPoolExecutor(workers) as pool:
-        for record, (_, pixels, info) in zip(records, pool.map(_decode, jobs)):
+        for record, (pixels, info) in zip(records, pool.map(_decode, jobs)):
             yield record, pixels, info
 
 

@@ -1,7 +1,5 @@
 """The whole DAG on a small subset of the digits, in a fresh git + DVC repository."""
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,44 +7,24 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import project as project_copy
+
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ["download", "split", "preprocess", "train", "finetune", "evaluate", "export", "report"]
 
 
 def run(*args, cwd):
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env={**os.environ, "CI": "true"})
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    result = project_copy.run(*args, cwd=cwd)
     return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A copy of the project with small params, after one `dvc repro`."""
-    repo = tmp_path_factory.mktemp("project")
-    for item in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(ROOT / item, repo / item)
-    for folder in ("convpipe", "stages", ".dvc"):
-        shutil.copytree(ROOT / folder, repo / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
-    with open(repo / "params.yaml", encoding="utf-8") as handle:
-        params = yaml.safe_load(handle)
-    params["data"]["max_per_class"] = 15
-    params["train"].update(epochs=2, batch_size=32)
-    params["finetune"]["epochs"] = 1
-    params["export"].update(representative_samples=16, latency_runs=3)
-    params["gate"]["rules"] = {"test.accuracy": {"min": 0.0, "max_drop": 0.0}}
-    with open(repo / "params.yaml", "w", encoding="utf-8") as handle:
-        yaml.safe_dump(params, handle)
-    run("git", "init", "-q", cwd=repo)
-    run("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "init",
-        cwd=repo)
-    env_uri = os.environ.pop("MLFLOW_TRACKING_URI", None)
-    try:
-        output = run("dvc", "repro", cwd=repo)
-    finally:
-        if env_uri:
-            os.environ["MLFLOW_TRACKING_URI"] = env_uri
-    return repo, output
+    """A copy of the project with small params and every export format, after one `dvc repro`."""
+    repo = project_copy.copy_project(
+        tmp_path_factory.mktemp("project"),
+        **{**project_copy.TINY, "export": {"representative_samples": 16, "latency_runs": 3}})
+    return repo, run("dvc", "repro", cwd=repo)
 
 
 def test_every_stage_ran_and_wrote_its_outputs(project):

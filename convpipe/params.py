@@ -143,6 +143,7 @@ class Export(Section):
 class Tracking(Section):
     experiment: Annotated[str, Field(min_length=1, max_length=200)]
     registered_model: Annotated[str, Field(min_length=1, max_length=200)] = "convpipe-classifier"
+    required: bool = True
 
 
 class Rule(Section):

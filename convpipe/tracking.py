@@ -1,18 +1,35 @@
 """MLflow runs for pipeline stages, grouped under one parent run per pipeline execution.
 
-A stage's main() opens `stage_run(...)`; model and data code never import MLflow.
+A stage's main() opens `stage_run(...)`; model and data code never import MLflow. The tracking store is
+checked before a stage does any heavy work: unreachable, it fails the stage (tracking.required: true) or
+the stage runs untracked and says so (tracking.required: false).
 """
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from convpipe.params import Params
 
 PIPELINE_TAG = "convpipe.pipeline"
+CHECK_TIMEOUT = 3.0  # seconds the pre-flight check waits for a tracking server to answer
+# MLflow's HTTP client retries for about four minutes by default; a stage whose server died should fail in
+# seconds. Set in the environment, they still win.
+HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+class TrackingError(OSError):
+    """The tracking store is unreachable or failed during a run; the message names its URI."""
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -28,6 +45,57 @@ def project_root(start: Path | None = None) -> Path:
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI if set, else a SQLite store at the project root."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def redact(uri: str) -> str:
+    """`uri` without the password of its user-info part, fit for messages."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    return parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}").geturl()
+
+
+def _writable_folder(path: Path) -> str | None:
+    """Why SQLite or MLflow could not write `path` (created with its parents if missing), or None."""
+    if path.exists():
+        return None if os.access(path, os.W_OK) else f"{path} is not writable"
+    existing = next(parent for parent in path.parents if parent.exists())
+    return None if os.access(existing, os.W_OK) else f"{existing} is not writable (creating {path})"
+
+
+def unreachable(uri: str, timeout: float = CHECK_TIMEOUT) -> str | None:
+    """Why the tracking store at `uri` cannot be used right now, or None when it looks usable.
+
+    Cheap on purpose: http(s) servers must answer GET /health, SQL servers accept a TCP connection, and a
+    SQLite file or a local folder must be writable. Other schemes are left to MLflow.
+    """
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+")[0]
+    if scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+                return None
+        except urllib.error.HTTPError as err:  # it answered: only a server error means it cannot work
+            return f"GET /health answered HTTP {err.code}" if err.code >= 500 else None
+        except (urllib.error.URLError, OSError) as err:
+            return f"no answer to GET /health ({getattr(err, 'reason', err)})"
+    if scheme == "sqlite":
+        path = uri.partition("?")[0].removeprefix("sqlite://").removeprefix("/")
+        if path in ("", ":memory:"):
+            return None
+        database = Path(path)
+        if database.exists() and not os.access(database, os.W_OK):
+            return f"{database} is not writable"
+        return _writable_folder(database.parent)  # SQLite writes its journal beside the database
+    if scheme in DB_PORTS and parts.hostname:
+        try:
+            with socket.create_connection((parts.hostname, parts.port or DB_PORTS[scheme]), timeout=timeout):
+                return None
+        except OSError as err:
+            return f"no TCP connection ({err})"
+    if scheme in ("", "file"):
+        return _writable_folder(Path(parts.path if scheme else uri))
+    return None
 
 
 def git_commit() -> str:
@@ -59,19 +127,61 @@ def _parent_run_id(client, experiment_id: str, params: Params) -> str:
     return run.info.run_id
 
 
-@contextmanager
-def stage_run(stage: str, params: Params) -> Iterator[object]:
-    """An MLflow run for `stage`, nested under this execution's parent run, with all params logged."""
-    import mlflow
+def _summary(err: Exception) -> str:
+    """The first line of an MLflow or HTTP error, short enough for a one-line message."""
+    text = str(getattr(err, "message", "") or err).strip().splitlines()
+    line = text[0] if text else type(err).__name__
+    return line if len(line) <= 300 else line[:297] + "..."
 
-    mlflow.set_tracking_uri(tracking_uri())
-    experiment = mlflow.set_experiment(params.tracking.experiment)
-    parent_id = _parent_run_id(mlflow.MlflowClient(), experiment.experiment_id, params)
-    tags = {"convpipe.stage": stage, PIPELINE_TAG: pipeline_key(params),
-            "mlflow.source.git.commit": git_commit()}
-    with mlflow.start_run(run_name=stage, parent_run_id=parent_id, tags=tags) as run:
-        mlflow.log_params(params.flat())
-        yield run
+
+@contextmanager
+def stage_run(stage: str, params: Params) -> Iterator[object | None]:
+    """An MLflow run for `stage`, nested under this execution's parent run, with all params logged.
+
+    Yields None, after saying so on stderr, when the store is unreachable and tracking.required is false;
+    raises TrackingError, naming the URI, when it is unreachable and required, or fails during the run.
+    """
+    uri = tracking_uri()
+    for key, value in HTTP_SETTINGS.items():
+        os.environ.setdefault(key, value)
+    problem = unreachable(uri)
+    if problem and params.tracking.required:
+        raise TrackingError(f"tracking store {redact(uri)} unreachable: {problem} "
+                            "(set tracking.required: false in params.yaml to run without tracking)")
+    if problem:
+        print(f"{stage}: tracking skipped: {redact(uri)} unreachable: {problem}", file=sys.stderr)
+        yield None
+        return
+
+    import mlflow
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.set_tracking_uri(uri)
+        experiment = mlflow.set_experiment(params.tracking.experiment)
+        parent_id = _parent_run_id(mlflow.MlflowClient(), experiment.experiment_id, params)
+        tags = {"convpipe.stage": stage, PIPELINE_TAG: pipeline_key(params),
+                "mlflow.source.git.commit": git_commit()}
+        with mlflow.start_run(run_name=stage, parent_run_id=parent_id, tags=tags) as run:
+            mlflow.log_params(params.flat())
+            yield run
+    except (MlflowException, requests.RequestException) as err:
+        raise TrackingError(f"tracking store {redact(uri)} failed during {stage}: {_summary(err)}") from None
+
+
+def keras_callback():
+    """MLflow's Keras callback, but logging each epoch synchronously: a server that dies stops training
+    at once (resumable), where asynchronous logging would only report the failure in the log."""
+    from mlflow import log_metrics
+    from mlflow.tensorflow import MlflowCallback
+
+    class SynchronousMlflowCallback(MlflowCallback):
+        def on_epoch_end(self, epoch, logs=None):
+            if self.log_every_epoch and logs:
+                log_metrics(logs, step=epoch, synchronous=True)
+
+    return SynchronousMlflowCallback()
 
 
 def log_to_parent(run, metrics: dict[str, float]) -> None:

@@ -17,13 +17,14 @@ from convpipe.tracking import stage_run
 def main() -> None:
     params = params_module.load()
     raw_dir = Path(params.paths.raw)
-    with stage_run("download", params):
+    with stage_run("download", params) as run:
         shutil.rmtree(raw_dir, ignore_errors=True)
         raw_dir.mkdir(parents=True)
         counts = sources.fetch(params.data, raw_dir)
         skipped = layout.read_download_report(raw_dir)["skipped"]
-        mlflow.log_metrics({"images": sum(counts.values()), "classes": len(counts), "skipped_files": len(skipped)})
-        mlflow.log_artifact(str(raw_dir / layout.DOWNLOAD_REPORT))
+        if run:
+            mlflow.log_metrics({"images": sum(counts.values()), "classes": len(counts), "skipped_files": len(skipped)})
+            mlflow.log_artifact(str(raw_dir / layout.DOWNLOAD_REPORT))
         print(f"download: {sum(counts.values())} images in {len(counts)} classes → {raw_dir}"
               + (f"; skipped {len(skipped)} file(s), listed in {raw_dir / layout.DOWNLOAD_REPORT}" if skipped else ""))
 

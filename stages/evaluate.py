@@ -106,15 +106,16 @@ def main() -> None:
 
         headline = {f"{split}.{key}": value for split in metrics for key, value in metrics[split].items()
                     if key != "per_class"}
-        mlflow.log_metrics({key: value for key, value in flatten(metrics).items()})
-        log_to_parent(run, headline)
-        for folder in ("plots", "figures"):
-            mlflow.log_artifacts(str(reports / folder), folder)
-        mlflow.log_artifact(str(reports / "metrics.json"))
-        version = registry.register(model, params.tracking.registered_model, test["images"][:5],
-                                    {k: v for k, v in headline.items() if k.startswith("test.")})
-        print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items() if k.startswith("test."))
-              + f"; registered {params.tracking.registered_model} v{version} as {registry.CANDIDATE!r}")
+        print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items() if k.startswith("test.")))
+        if run:
+            mlflow.log_metrics({key: value for key, value in flatten(metrics).items()})
+            log_to_parent(run, headline)
+            for folder in ("plots", "figures"):
+                mlflow.log_artifacts(str(reports / folder), folder)
+            mlflow.log_artifact(str(reports / "metrics.json"))
+            version = registry.register(model, params.tracking.registered_model, test["images"][:5],
+                                        {k: v for k, v in headline.items() if k.startswith("test.")})
+            print(f"evaluate: registered {params.tracking.registered_model} v{version} as {registry.CANDIDATE!r}")
 
 
 if __name__ == "__main__":

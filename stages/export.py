@@ -39,7 +39,7 @@ def main() -> None:
     params = params_module.load()
     seed_everything(params.seed)
     prepared, out_dir, settings = Path(params.paths.prepared), Path(params.paths.export), params.export
-    with stage_run("export", params):
+    with stage_run("export", params) as run:
         model_path = Path(params.paths.finetune) / "model.keras"
         model = tf.keras.models.load_model(model_path, safe_mode=True)
         images, labels = records.arrays(prepared, "test")
@@ -67,12 +67,14 @@ def main() -> None:
         with open(Path(params.paths.reports) / "export.json", "w", encoding="utf-8") as handle:
             json.dump(table, handle, indent=2)
         print(export.markdown(table))
-        mlflow.log_metrics({f"{kind}.{key}": value for kind, row in table.items()
-                            for key, value in row.items() if isinstance(value, (int, float))})
-        mlflow.set_tags({f"skipped.{kind}": row["skipped"][:5000] for kind, row in table.items() if "skipped" in row})
-        mlflow.log_text(export.markdown(table), "export.md")
-        mlflow.log_artifact(str(Path(params.paths.reports) / "export.json"))
-        mlflow.log_artifacts(str(out_dir), "export")
+        if run:
+            mlflow.log_metrics({f"{kind}.{key}": value for kind, row in table.items()
+                                for key, value in row.items() if isinstance(value, (int, float))})
+            mlflow.set_tags({f"skipped.{kind}": row["skipped"][:5000] for kind, row in table.items()
+                             if "skipped" in row})
+            mlflow.log_text(export.markdown(table), "export.md")
+            mlflow.log_artifact(str(Path(params.paths.reports) / "export.json"))
+            mlflow.log_artifacts(str(out_dir), "export")
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 import mlflow
-import mlflow.tensorflow
 import tensorflow as tf
 
 from convpipe import params as params_module
 from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.models import augmentation, unfreeze
-from convpipe.tracking import log_to_parent, stage_run
+from convpipe.tracking import keras_callback, log_to_parent, stage_run
 from convpipe.training import (BACKUP_ROOT, class_weights, compile_model, distribution, fit, seed_everything,
                                worker_dir)
 
@@ -46,7 +45,7 @@ def main() -> None:
             compile_model(model, settings.learning_rate)
         start, start_weights = val_metrics(model, val_ds), model.get_weights()
         history = fit(model, train_ds, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights,
-                      [mlflow.tensorflow.MlflowCallback()])
+                      [keras_callback()] if run else [])
         tuned = val_metrics(model, val_ds) if history else start
         # Fine-tuning can overfit a small val set's loss; never hand on a model worse than train's.
         kept = "finetuned" if tuned["val_loss"] < start["val_loss"] else "start"
@@ -59,10 +58,11 @@ def main() -> None:
         gain = {"start_val_loss": start["val_loss"], "start_val_accuracy": start["val_accuracy"],
                 "finetuned_val_loss": tuned["val_loss"], "finetuned_val_accuracy": tuned["val_accuracy"],
                 "kept_finetuned": float(kept == "finetuned")}
-        mlflow.log_metrics({**gain, "unfrozen_layers": unfrozen, "epochs_run": len(history)})
-        mlflow.set_tag("convpipe.finetune.kept", kept)
-        log_to_parent(run, gain)
-        mlflow.log_artifacts(str(out_dir), "model")
+        if run:
+            mlflow.log_metrics({**gain, "unfrozen_layers": unfrozen, "epochs_run": len(history)})
+            mlflow.set_tag("convpipe.finetune.kept", kept)
+            log_to_parent(run, gain)
+            mlflow.log_artifacts(str(out_dir), "model")
         print(f"finetune: val_loss {start['val_loss']:.4f} → {tuned['val_loss']:.4f}, val_accuracy "
               f"{start['val_accuracy']:.4f} → {tuned['val_accuracy']:.4f} with {unfrozen} layer(s) unfrozen; "
               f"kept the {kept} weights")

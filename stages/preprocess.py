@@ -21,7 +21,7 @@ from convpipe.tracking import stage_run
 def main() -> None:
     params = params_module.load()
     split_dir, out_dir = Path(params.paths.split), Path(params.paths.prepared)
-    with stage_run("preprocess", params):
+    with stage_run("preprocess", params) as run:
         manifests = {name: split.read_manifest(split_dir / f"{name}.csv") for name in split.SPLITS}
         class_names = sorted({r.label for members in manifests.values() for r in members})
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -45,10 +45,11 @@ def main() -> None:
         reports_dir.mkdir(exist_ok=True)
         with open(reports_dir / "data.json", "w", encoding="utf-8") as handle:
             json.dump(report, handle, indent=2)
-        mlflow.log_metrics({f"{name}_images": c["total"] for name, c in counts.items()})
-        mlflow.log_metric("skipped_files", len(report["skipped"]))
-        mlflow.log_artifact(str(reports_dir / "data.json"))
-        mlflow.log_artifact(str(out_dir / records.META_FILE))
+        if run:
+            mlflow.log_metrics({f"{name}_images": c["total"] for name, c in counts.items()})
+            mlflow.log_metric("skipped_files", len(report["skipped"]))
+            mlflow.log_artifact(str(reports_dir / "data.json"))
+            mlflow.log_artifact(str(out_dir / records.META_FILE))
         sizes = ", ".join(f"{name} {c['total']}" for name, c in counts.items())
         print(f"preprocess: {sizes}; "
               f"skipped {len(report['skipped'])} file(s) (see {reports_dir / 'data.json'})")

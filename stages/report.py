@@ -28,14 +28,15 @@ def read_json(path: Path) -> dict:
 def main() -> None:
     params = params_module.load()
     reports = Path(params.paths.reports)
-    with stage_run("report", params):
+    with stage_run("report", params) as run:
         with open(reports / "plots" / "learning_curve.csv", newline="", encoding="utf-8") as handle:
             curve = list(csv.DictReader(handle))
         figures = sorted(path.name for path in (reports / "figures").glob("*.png"))
         page = report.render(read_json(reports / "metrics.json"), read_json(reports / "data.json"),
                              read_json(reports / "export.json"), curve, figures)
         (reports / "report.md").write_text(page, encoding="utf-8")
-        mlflow.log_artifact(str(reports / "report.md"))
+        if run:
+            mlflow.log_artifact(str(reports / "report.md"))
         print(f"report: wrote {reports / 'report.md'} with {len(figures)} figure(s)")
 
 

@@ -18,7 +18,7 @@ from convpipe.tracking import stage_run
 def main() -> None:
     params = params_module.load()
     raw_dir, out_dir = Path(params.paths.raw), Path(params.paths.split)
-    with stage_run("split", params):
+    with stage_run("split", params) as run:
         records, skipped = split.scan(raw_dir, ignore=layout.METADATA_FILES)
         unique, dropped = split.deduplicate(records)
         fixed = layout.read_source_splits(raw_dir) if params.data.keep_source_splits else {}
@@ -34,9 +34,10 @@ def main() -> None:
         }
         with open(out_dir / "summary.json", "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2, ensure_ascii=False)
-        mlflow.log_metrics({f"{name}_images": count for name, count in summary["counts"].items()})
-        mlflow.log_metric("skipped_files", len(summary["skipped"]))
-        mlflow.log_artifacts(str(out_dir), "split")
+        if run:
+            mlflow.log_metrics({f"{name}_images": count for name, count in summary["counts"].items()})
+            mlflow.log_metric("skipped_files", len(summary["skipped"]))
+            mlflow.log_artifacts(str(out_dir), "split")
         print(f"split: {summary['counts']}, skipped {len(summary['skipped'])} file(s)")
 
 

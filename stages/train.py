@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 
 import mlflow
-import mlflow.tensorflow
 
 from convpipe import params as params_module
 from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.models import augmentation, build_model
-from convpipe.tracking import stage_run
+from convpipe.tracking import keras_callback, stage_run
 from convpipe.training import (BACKUP_ROOT, class_weights, compile_model, distribution, fit, seed_everything,
                                worker_dir)
 
@@ -28,7 +27,7 @@ def main() -> None:
     out_dir = worker_dir(Path(params.paths.train), strategy)
     meta = records.read_meta(prepared)
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if settings.class_weight == "auto" else None
-    with stage_run("train", params):
+    with stage_run("train", params) as run:
         augment = augmentation(params.augment, params.seed)
         train_ds = records.dataset(prepared, "train", settings.batch_size, params.seed, augment)
         val_ds = records.dataset(prepared, "val", settings.batch_size)
@@ -36,12 +35,13 @@ def main() -> None:
             model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
             compile_model(model, settings.learning_rate)
         history = fit(model, train_ds, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights,
-                      [mlflow.tensorflow.MlflowCallback()])
+                      [keras_callback()] if run else [])
         model.save(out_dir / "model.keras")
         best = min(history, key=lambda row: row["val_loss"])
-        mlflow.log_metrics({"best_val_loss": best["val_loss"], "best_val_accuracy": best["val_accuracy"],
-                            "epochs_run": len(history), "replicas": strategy.num_replicas_in_sync})
-        mlflow.log_artifacts(str(out_dir), "model")
+        if run:
+            mlflow.log_metrics({"best_val_loss": best["val_loss"], "best_val_accuracy": best["val_accuracy"],
+                                "epochs_run": len(history), "replicas": strategy.num_replicas_in_sync})
+            mlflow.log_artifacts(str(out_dir), "model")
         print(f"train: best val_accuracy {best['val_accuracy']:.4f} (val_loss {best['val_loss']:.4f}) "
               f"after {len(history)} epoch(s)")
 

@@ -57,10 +57,12 @@ def redact(uri: str) -> str:
 
 def _writable_folder(path: Path) -> str | None:
     """Why SQLite or MLflow could not write `path` (created with its parents if missing), or None."""
-    if path.exists():
-        return None if os.access(path, os.W_OK) else f"{path} is not writable"
-    existing = next(parent for parent in path.parents if parent.exists())
-    return None if os.access(existing, os.W_OK) else f"{existing} is not writable (creating {path})"
+    existing = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK):
+        return f"{existing} is not writable" + ("" if existing == path else f" (creating {path})")
+    return None
 
 
 def unreachable(uri: str, timeout: float = CHECK_TIMEOUT) -> str | None:
@@ -80,10 +82,9 @@ def unreachable(uri: str, timeout: float = CHECK_TIMEOUT) -> str | None:
         except (urllib.error.URLError, OSError) as err:
             return f"no answer to GET /health ({getattr(err, 'reason', err)})"
     if scheme == "sqlite":
-        path = uri.partition("?")[0].removeprefix("sqlite://").removeprefix("/")
-        if path in ("", ":memory:"):
+        database = _sqlite_path(uri)
+        if database is None:
             return None
-        database = Path(path)
         if database.exists() and not os.access(database, os.W_OK):
             return f"{database} is not writable"
         return _writable_folder(database.parent)  # SQLite writes its journal beside the database
@@ -127,6 +128,37 @@ def _parent_run_id(client, experiment_id: str, params: Params) -> str:
     return run.info.run_id
 
 
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a sqlite:/// URI; None for other URIs and in-memory databases."""
+    if not uri.startswith("sqlite:"):
+        return None
+    path = uri.partition("?")[0].removeprefix("sqlite:").removeprefix("//").removeprefix("/")
+    return None if path in ("", ":memory:") else Path(path)
+
+
+@contextmanager
+def _first_use_lock(uri: str) -> Iterator[None]:
+    """For a SQLite store, an exclusive lock on its folder while held; elsewhere nothing.
+
+    MLflow creates and migrates a SQLite store's tables on first use, and two processes doing it at
+    once (parallel `dvc exp` runs on a fresh mlflow.db) fail; the parent run's lookup-or-create must
+    not race either. Later writes are safe: MLflow sets SQLite's busy_timeout.
+    """
+    database = _sqlite_path(uri)
+    if database is None:
+        yield
+        return
+    import fcntl
+
+    database.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(database.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # releases the lock
+
+
 def _summary(err: Exception) -> str:
     """The first line of an MLflow or HTTP error, short enough for a one-line message."""
     text = str(getattr(err, "message", "") or err).strip().splitlines()
@@ -159,8 +191,9 @@ def stage_run(stage: str, params: Params) -> Iterator[object | None]:
 
     try:
         mlflow.set_tracking_uri(uri)
-        experiment = mlflow.set_experiment(params.tracking.experiment)
-        parent_id = _parent_run_id(mlflow.MlflowClient(), experiment.experiment_id, params)
+        with _first_use_lock(uri):
+            experiment = mlflow.set_experiment(params.tracking.experiment)
+            parent_id = _parent_run_id(mlflow.MlflowClient(), experiment.experiment_id, params)
         tags = {"convpipe.stage": stage, PIPELINE_TAG: pipeline_key(params),
                 "mlflow.source.git.commit": git_commit()}
         with mlflow.start_run(run_name=stage, parent_run_id=parent_id, tags=tags) as run:
@@ -171,17 +204,22 @@ def stage_run(stage: str, params: Params) -> Iterator[object | None]:
 
 
 def keras_callback():
-    """MLflow's Keras callback, but logging each epoch synchronously: a server that dies stops training
-    at once (resumable), where asynchronous logging would only report the failure in the log."""
-    from mlflow import log_metrics
-    from mlflow.tensorflow import MlflowCallback
+    """A Keras callback logging each epoch's metrics to the active run, synchronously.
 
-    class SynchronousMlflowCallback(MlflowCallback):
+    Not mlflow.tensorflow.MlflowCallback: MLflow wraps its methods to swallow exceptions and it logs
+    asynchronously, so a dead server only left warnings while training went on. Here the failure stops
+    training at once, and the next run resumes from the last epoch (see training.fit).
+    """
+    import mlflow
+    import tensorflow as tf
+
+    class EpochMetrics(tf.keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            if self.log_every_epoch and logs:
-                log_metrics(logs, step=epoch, synchronous=True)
+            if logs:
+                mlflow.log_metrics({key: float(value) for key, value in logs.items()}, step=epoch,
+                                   synchronous=True)
 
-    return SynchronousMlflowCallback()
+    return EpochMetrics()
 
 
 def log_to_parent(run, metrics: dict[str, float]) -> None:

@@ -159,9 +159,9 @@ def _first_use_lock(uri: str) -> Iterator[None]:
         os.close(folder)  # releases the lock
 
 
-def _summary(err: Exception) -> str:
-    """The first line of an MLflow or HTTP error, short enough for a one-line message."""
-    text = str(getattr(err, "message", "") or err).strip().splitlines()
+def _summary(err: Exception, uri: str) -> str:
+    """The first line of an MLflow or HTTP error, short enough for a one-line message, `uri` redacted."""
+    text = str(getattr(err, "message", "") or err).replace(uri, redact(uri)).strip().splitlines()
     line = text[0] if text else type(err).__name__
     return line if len(line) <= 300 else line[:297] + "..."
 
@@ -200,7 +200,7 @@ def stage_run(stage: str, params: Params) -> Iterator[object | None]:
             mlflow.log_params(params.flat())
             yield run
     except (MlflowException, requests.RequestException) as err:
-        raise TrackingError(f"tracking store {redact(uri)} failed during {stage}: {_summary(err)}") from None
+        raise TrackingError(f"tracking store {redact(uri)} failed during {stage}: {_summary(err, uri)}") from None
 
 
 def keras_callback():

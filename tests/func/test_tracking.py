@@ -23,6 +23,10 @@ from tests.project import TINY, clean_env, copy_project, run, set_params
 pytestmark = pytest.mark.slow
 
 TRAIN_EPOCHS = 4
+# TINY, with train long enough to be killed during, and evaluate and export pared down: other tests cover them.
+PARAMS = {**TINY, "train": {**TINY["train"], "epochs": TRAIN_EPOCHS, "patience": TRAIN_EPOCHS},
+          "evaluate": {"tsne_points": 10, "gradcam_images": 2, "worst_images": 2},
+          "export": {**TINY["export"], "formats": ["tflite_float32"]}}
 STAGES = ["download", "split", "preprocess", "train", "finetune", "evaluate", "export", "report"]
 
 
@@ -63,8 +67,7 @@ def wait_for_the_train_run(uri: str, repro: subprocess.Popen) -> None:
 def stack(tmp_path_factory):
     """`dvc repro` against a server that is killed as train starts, then restarted, then `dvc repro`."""
     tmp = tmp_path_factory.mktemp("tracking")
-    repo = copy_project(tmp / "repo", **{**TINY, "train": {**TINY["train"], "epochs": TRAIN_EPOCHS,
-                                                             "patience": TRAIN_EPOCHS}})
+    repo = copy_project(tmp / "repo", **PARAMS)
     artifacts, port = tmp / "artifacts", servers.free_port()
     env = clean_env(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
     with servers.postgres(tmp) as database:
@@ -170,8 +173,9 @@ def test_queued_experiments_run_two_at_a_time_on_sqlite(stack, tmp_path):
     run("git", "add", "-A", cwd=repo)
     run("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "baseline", cwd=repo)
     env = clean_env()  # no MLFLOW_TRACKING_URI: the default SQLite store at the project root
-    for images in (1, 2, 3):
-        run("dvc", "exp", "run", "--queue", "-S", f"evaluate.worst_images={images}", cwd=repo, env=env)
+    # A late stage's param, so each experiment takes its earlier stages from the cache and reruns export.
+    for runs in (4, 5, 6):
+        run("dvc", "exp", "run", "--queue", "-S", f"export.latency_runs={runs}", cwd=repo, env=env)
     started = time.monotonic()
     run("dvc", "queue", "start", "-j", "2", cwd=repo, env=env)
     while any(word in run("dvc", "queue", "status", cwd=repo, env=env).stdout for word in ("Queued", "Running")):
@@ -184,17 +188,20 @@ def test_queued_experiments_run_two_at_a_time_on_sqlite(stack, tmp_path):
     assert "database is locked" not in logs
 
     shown = json.loads(run("dvc", "exp", "show", "--json", cwd=repo, env=env).stdout)
-    experiments = [exp for baseline in shown for exp in baseline.get("experiments") or []]
-    accuracies = [rev["data"]["metrics"]["reports/metrics.json"]["data"]["test"]["accuracy"]
-                  for exp in experiments for rev in exp["revs"]]
-    assert len(accuracies) == 3
+    revs = [rev["data"] for baseline in shown for exp in baseline.get("experiments") or [] for rev in exp["revs"]]
+    assert sorted(data["params"]["params.yaml"]["data"]["export"]["latency_runs"] for data in revs) == [4, 5, 6]
+    for data in revs:
+        assert 0 <= data["metrics"]["reports/metrics.json"]["data"]["test"]["accuracy"] <= 1
+        assert data["metrics"]["reports/export.json"]["data"]["tflite_float32"]["latency_ms"] > 0
 
     from mlflow import MlflowClient
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("convpipe").experiment_id])
     parents = {r.info.run_id: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
-    assert sorted(r.data.params["evaluate.worst_images"] for r in parents.values()) == ["1", "2", "3"]
-    evaluates = [r for r in runs if r.data.tags.get("convpipe.stage") == "evaluate"]
-    assert sorted(parents[r.data.tags["mlflow.parentRunId"]].data.params["evaluate.worst_images"]
-                  for r in evaluates) == ["1", "2", "3"]
+    assert sorted(r.data.params["export.latency_runs"] for r in parents.values()) == ["4", "5", "6"]
+    # Each experiment's export run sits under its own parent, and finished.
+    exports = [r for r in runs if r.data.tags.get("convpipe.stage") == "export"]
+    assert sorted(parents[r.data.tags["mlflow.parentRunId"]].data.params["export.latency_runs"]
+                  for r in exports) == ["4", "5", "6"]
+    assert {r.info.status for r in runs} == {"FINISHED"}

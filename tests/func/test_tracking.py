@@ -56,10 +56,12 @@ def logged_epochs(uri: str, run: dict) -> set[int]:
     return {int(point.get("step", 0)) for point in history.get("metrics", [])}
 
 
-def wait_for_the_train_run(uri: str, repro: subprocess.Popen) -> None:
+def wait_for_the_train_run(uri: str, repro: subprocess.Popen, log: Path) -> None:
     """Return once the train stage's run holds its params: it is about to build the model and fit."""
+    deadline = time.monotonic() + 900
     while not any(run["data"].get("params") for run in stage_runs(uri, "train")):
-        assert repro.poll() is None, f"dvc repro ended before train started:\n{repro.stdout.read()[-3000:]}"
+        assert repro.poll() is None and time.monotonic() < deadline, \
+            f"train never started:\n{log.read_text()[-3000:]}"
         time.sleep(0.2)
 
 
@@ -72,13 +74,13 @@ def stack(tmp_path_factory):
     env = clean_env(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
     with servers.postgres(tmp) as database:
         with servers.mlflow_server(database, artifacts, port=port) as uri:
-            repro = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-            wait_for_the_train_run(uri, repro)
+            with open(tmp / "repro.log", "w") as log:  # a file, not a pipe nobody reads while waiting
+                repro = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+            wait_for_the_train_run(uri, repro, tmp / "repro.log")
             servers.kill(uri)
             killed = time.monotonic()
-        failed_output = repro.communicate(timeout=600)[0]
-        failed = SimpleNamespace(returncode=repro.returncode, output=failed_output,
+        repro.wait(600)
+        failed = SimpleNamespace(returncode=repro.returncode, output=(tmp / "repro.log").read_text(),
                                  seconds=time.monotonic() - killed,
                                  locked=set(yaml.safe_load((repo / "dvc.lock").read_text())["stages"]),
                                  train_files=sorted(p.name for p in (repo / "models" / "train").glob("*")))

@@ -5,11 +5,15 @@ A stage's main() opens `stage_run(...)`; model and data code never import MLflow
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import convpipe
 from convpipe.params import Params
 
 PIPELINE_TAG = "convpipe.pipeline"
@@ -71,13 +75,21 @@ def stage_run(stage: str, params: Params) -> Iterator[object]:
             "mlflow.source.git.commit": git_commit()}
     with mlflow.start_run(run_name=stage, parent_run_id=parent_id, tags=tags) as run:
         mlflow.log_params(params.flat())
+        mlflow.log_metric("startup_s", time.perf_counter() - convpipe.STARTED)
         yield run
+        mlflow.log_metrics(process_costs())
+        mlflow.set_tag("convpipe.imported_tensorflow", "tensorflow" in sys.modules)
+
+
+def process_costs() -> dict[str, float]:
+    """This process's wall time since convpipe was imported, CPU time and peak memory."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"stage_wall_s": time.perf_counter() - convpipe.STARTED, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mb": usage.ru_maxrss / 1024}  # ru_maxrss is in KiB on Linux
 
 
 def log_to_parent(run, metrics: dict[str, float]) -> None:
     """Copy headline metrics onto the parent run, so executions compare side by side."""
-    import time
-
     import mlflow
     from mlflow.entities import Metric
 

@@ -1,0 +1,88 @@
+"""Training throughput of the default model fed by convpipe's tf.data pipeline, by in-memory tensors,
+and by the books' loader (`image_dataset_from_directory` over the image files, no cache)."""
+from __future__ import annotations
+
+import csv
+import os
+import statistics
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from convpipe import params as params_module
+from convpipe.data import records
+from convpipe.models import augmentation, build_model
+from convpipe.training import compile_model, seed_everything
+
+EPOCHS = 4  # the first epoch traces the step and fills the cache, so rates come from the others
+
+
+class EpochTimes(tf.keras.callbacks.Callback):
+    """Wall time of each epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def images_per_second(params, meta: dict, ds, images: int, epochs: int = EPOCHS) -> float:
+    """Train a fresh default model on `ds`; images per second over the epochs after the first."""
+    seed_everything(params.seed)
+    model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
+    compile_model(model, params.train.learning_rate)
+    timer = EpochTimes()
+    model.fit(ds, epochs=epochs, verbose=0, callbacks=[timer])
+    return images / statistics.median(timer.times[1:])
+
+
+def efficiency(repo: Path) -> dict:
+    """The real pipeline (shards, augmentation) against the same model fed from in-memory tensors."""
+    params = params_module.load(repo / "params.yaml")
+    prepared = repo / params.paths.prepared
+    meta = records.read_meta(prepared)
+    batch = params.train.batch_size
+    augment = augmentation(params.augment, params.seed)
+    x, y = records.arrays(prepared, "train")
+    memory = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache().prefetch(tf.data.AUTOTUNE)
+    in_memory = images_per_second(params, meta, memory, len(x))
+    pipeline = images_per_second(params, meta, records.dataset(prepared, "train", batch, params.seed, augment), len(x))
+    return {"train_images": len(x), "image_shape": [*meta["image_size"], meta["channels"]],
+            "pipeline_images_per_s": round(pipeline, 1), "in_memory_images_per_s": round(in_memory, 1),
+            "efficiency": round(pipeline / in_memory, 3)}
+
+
+def books_loader(repo: Path) -> dict:
+    """Epoch time with `image_dataset_from_directory` over the train split's files, against convpipe's."""
+    params = params_module.load(repo / "params.yaml")
+    prepared = repo / params.paths.prepared
+    meta = records.read_meta(prepared)
+    folder = _train_folder(repo, Path(params.paths.split) / "train.csv", repo / ".bench" / "books_train")
+    batch = params.train.batch_size
+    augment = augmentation(params.augment, params.seed)
+    books = tf.keras.utils.image_dataset_from_directory(
+        folder, image_size=tuple(meta["image_size"]), batch_size=batch, seed=params.seed,
+        color_mode="grayscale" if meta["channels"] == 1 else "rgb", class_names=meta["class_names"])
+    books = books.map(lambda x, y: (augment(x, training=True), y))
+    images = meta["counts"]["train"]["total"]
+    books_rate = images_per_second(params, meta, books, images)
+    ours = images_per_second(params, meta, records.dataset(prepared, "train", batch, params.seed, augment), images)
+    return {"train_images": images, "books_epoch_s": round(images / books_rate, 3),
+            "convpipe_epoch_s": round(images / ours, 3), "speedup": round(ours / books_rate, 2)}
+
+
+def _train_folder(repo: Path, manifest: Path, dest: Path) -> Path:
+    """The train split's image files as class folders (hard links), the layout the books' loader reads."""
+    with open(repo / manifest, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            source = repo / row["path"] if not Path(row["path"]).is_absolute() else Path(row["path"])
+            target = dest / row["label"] / source.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                os.link(source, target)
+    return dest

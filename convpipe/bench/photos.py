@@ -14,4 +14,6 @@ def photos(root: Path, work: Path, folder: Path) -> dict:
     """Import `folder` through download → split → preprocess, then measure the pipeline and the books' loader."""
     repo = copy_project(root, work / "photos", data={"source": f"dir:{folder}", **PHOTO_DATA}, augment=PHOTO_AUGMENT)
     timed("dvc", "repro", "preprocess", cwd=repo)
-    return {"folder": str(folder), "input": efficiency(repo), "books_loader": books_loader(repo)}
+    input_figures = efficiency(repo)
+    return {"folder": str(folder), "input": input_figures,
+            "books_loader": books_loader(repo, input_figures["pipeline_images_per_s"])}

@@ -7,7 +7,6 @@ paths.reports/export.json: {artifact: measurements} with a "keras" reference row
 """
 import json
 import math
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import tensorflow as tf
 
 from convpipe import compress, export, predict, runners
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir, atomic_file
 from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.tracking import stage_run
@@ -44,27 +44,26 @@ def main() -> None:
         model = tf.keras.models.load_model(model_path, safe_mode=True)
         images, labels = records.arrays(prepared, "test")
         reference = model.predict(images, batch_size=256, verbose=0)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        out_dir.mkdir(parents=True)
-        meta = records.read_meta(prepared)
-        predict.write_description(out_dir, meta["image_size"], meta["channels"], meta["class_names"])
-        calibration = representative_images(prepared, settings.representative_samples, params.seed)
-        train_ds, steps = tuning_data(prepared, settings.tune_batch_size, params.seed)
-        table = {"keras": runners.measure(model_path, images, labels, reference, settings.latency_runs)}
-        for kind in settings.formats:
-            try:
-                source = compress.source_model(model, kind, train_ds, steps, settings)
-            except compress.UnsupportedModel as err:
-                table[kind] = {"skipped": str(err)}
-                print(f"export: {kind:<18} skipped: {err}", file=sys.stderr)
-                continue
-            path = export.build(source, kind, out_dir, calibration, settings.onnx_opset)
-            table[kind] = runners.measure(path, images, labels, reference, settings.latency_runs)
-            if kind == "tflite_pruned_int8":
-                table[kind]["sparsity"] = compress.sparsity(source)  # share of zero kernel weights
-            print(f"export: {kind:<18} accuracy {table[kind]['accuracy']:.4f}  "
-                  f"{table[kind]['size_bytes'] / 1024:8.1f} KiB  {table[kind]['latency_ms']:.3f} ms")
-        with open(Path(params.paths.reports) / "export.json", "w", encoding="utf-8") as handle:
+        with atomic_dir(out_dir) as part:
+            meta = records.read_meta(prepared)
+            predict.write_description(part, meta["image_size"], meta["channels"], meta["class_names"])
+            calibration = representative_images(prepared, settings.representative_samples, params.seed)
+            train_ds, steps = tuning_data(prepared, settings.tune_batch_size, params.seed)
+            table = {"keras": runners.measure(model_path, images, labels, reference, settings.latency_runs)}
+            for kind in settings.formats:
+                try:
+                    source = compress.source_model(model, kind, train_ds, steps, settings)
+                except compress.UnsupportedModel as err:
+                    table[kind] = {"skipped": str(err)}
+                    print(f"export: {kind:<18} skipped: {err}", file=sys.stderr)
+                    continue
+                path = export.build(source, kind, part, calibration, settings.onnx_opset)
+                table[kind] = runners.measure(path, images, labels, reference, settings.latency_runs)
+                if kind == "tflite_pruned_int8":
+                    table[kind]["sparsity"] = compress.sparsity(source)  # share of zero kernel weights
+                print(f"export: {kind:<18} accuracy {table[kind]['accuracy']:.4f}  "
+                      f"{table[kind]['size_bytes'] / 1024:8.1f} KiB  {table[kind]['latency_ms']:.3f} ms")
+        with atomic_file(Path(params.paths.reports) / "export.json") as handle:
             json.dump(table, handle, indent=2)
         print(export.markdown(table))
         mlflow.log_metrics({f"{kind}.{key}": value for kind, row in table.items()

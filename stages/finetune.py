@@ -13,6 +13,7 @@ import mlflow.tensorflow
 import tensorflow as tf
 
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir
 from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.models import augmentation, unfreeze
@@ -45,17 +46,18 @@ def main() -> None:
             unfrozen = unfreeze(model, settings.unfreeze)
             compile_model(model, settings.learning_rate)
         start, start_weights = val_metrics(model, val_ds), model.get_weights()
-        history = fit(model, train_ds, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights,
-                      [mlflow.tensorflow.MlflowCallback()])
-        tuned = val_metrics(model, val_ds) if history else start
-        # Fine-tuning can overfit a small val set's loss; never hand on a model worse than train's.
-        kept = "finetuned" if tuned["val_loss"] < start["val_loss"] else "start"
-        if kept == "start":
-            model.set_weights(start_weights)
-        model.save(out_dir / "model.keras")
-        phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen}
-        with open(out_dir / "phases.json", "w", encoding="utf-8") as handle:
-            json.dump(phases, handle, indent=2)
+        with atomic_dir(out_dir) as part:
+            history = fit(model, train_ds, val_ds, settings, part, BACKUP_ROOT / "finetune", weights,
+                          [mlflow.tensorflow.MlflowCallback()])
+            tuned = val_metrics(model, val_ds) if history else start
+            # Fine-tuning can overfit a small val set's loss; never hand on a model worse than train's.
+            kept = "finetuned" if tuned["val_loss"] < start["val_loss"] else "start"
+            if kept == "start":
+                model.set_weights(start_weights)
+            model.save(part / "model.keras")
+            phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen}
+            with open(part / "phases.json", "w", encoding="utf-8") as handle:
+                json.dump(phases, handle, indent=2)
         gain = {"start_val_loss": start["val_loss"], "start_val_accuracy": start["val_accuracy"],
                 "finetuned_val_loss": tuned["val_loss"], "finetuned_val_accuracy": tuned["val_accuracy"],
                 "kept_finetuned": float(kept == "finetuned")}

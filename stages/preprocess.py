@@ -5,7 +5,6 @@ paths.reports/data.json (class counts per split, every skipped file with its rea
 """
 import json
 import os
-import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import mlflow
 
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir, atomic_file
 from convpipe.data import records, split
 from convpipe.errors import run_main
 from convpipe.tracking import stage_run
@@ -24,26 +24,24 @@ def main() -> None:
     with stage_run("preprocess", params):
         manifests = {name: split.read_manifest(split_dir / f"{name}.csv") for name in split.SPLITS}
         class_names = sorted({r.label for members in manifests.values() for r in members})
-        shutil.rmtree(out_dir, ignore_errors=True)
-        out_dir.mkdir(parents=True)
-        summaries = {name: records.write_split(members, class_names, out_dir, name, params.data.shard_size,
-                                               params.data.color_mode, params.data.max_pixels,
-                                               tuple(params.data.image_size), os.cpu_count() or 1)
-                     for name, members in manifests.items()}
-        counts = {name: {**s.counts, "total": sum(s.counts.values())} for name, s in summaries.items()}
-        meta = {"class_names": class_names, "image_size": params.data.image_size,
-                "channels": 1 if params.data.color_mode == "grayscale" else 3,
-                "counts": counts, "train_pixels": summaries["train"].stats()}
-        with open(out_dir / records.META_FILE, "w", encoding="utf-8") as handle:
-            json.dump(meta, handle, indent=2)
+        with atomic_dir(out_dir) as part:
+            summaries = {name: records.write_split(members, class_names, part, name, params.data.shard_size,
+                                                   params.data.color_mode, params.data.max_pixels,
+                                                   tuple(params.data.image_size), os.cpu_count() or 1)
+                         for name, members in manifests.items()}
+            counts = {name: {**s.counts, "total": sum(s.counts.values())} for name, s in summaries.items()}
+            meta = {"class_names": class_names, "image_size": params.data.image_size,
+                    "channels": 1 if params.data.color_mode == "grayscale" else 3,
+                    "counts": counts, "train_pixels": summaries["train"].stats()}
+            with open(part / records.META_FILE, "w", encoding="utf-8") as handle:
+                json.dump(meta, handle, indent=2)
         with open(split_dir / "summary.json", encoding="utf-8") as handle:
             split_skipped = json.load(handle)["skipped"]
         report = {"class_counts": counts,
                   "skipped": split_skipped + [asdict(s) for s in sum((s.skipped for s in summaries.values()), [])],
                   "notes": [asdict(n) for n in sum((s.notes for s in summaries.values()), [])]}
         reports_dir = Path(params.paths.reports)
-        reports_dir.mkdir(exist_ok=True)
-        with open(reports_dir / "data.json", "w", encoding="utf-8") as handle:
+        with atomic_file(reports_dir / "data.json") as handle:
             json.dump(report, handle, indent=2)
         mlflow.log_metrics({f"{name}_images": c["total"] for name, c in counts.items()})
         mlflow.log_metric("skipped_files", len(report["skipped"]))

@@ -11,6 +11,7 @@ import mlflow
 import mlflow.tensorflow
 
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir
 from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.models import augmentation, build_model
@@ -35,9 +36,10 @@ def main() -> None:
         with strategy.scope():
             model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
             compile_model(model, settings.learning_rate)
-        history = fit(model, train_ds, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights,
-                      [mlflow.tensorflow.MlflowCallback()])
-        model.save(out_dir / "model.keras")
+        with atomic_dir(out_dir) as part:
+            history = fit(model, train_ds, val_ds, settings, part, BACKUP_ROOT / "train", weights,
+                          [mlflow.tensorflow.MlflowCallback()])
+            model.save(part / "model.keras")
         best = min(history, key=lambda row: row["val_loss"])
         mlflow.log_metrics({"best_val_loss": best["val_loss"], "best_val_accuracy": best["val_accuracy"],
                             "epochs_run": len(history), "replicas": strategy.num_replicas_in_sync})

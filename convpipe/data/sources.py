@@ -27,7 +27,7 @@ def fetch(data, raw_dir: Path) -> dict[str, int]:
         skipped = folder_source.copy_tree(folder_source.find_layout(Path(where).expanduser()), raw_dir)
         counts = _count(raw_dir)
     else:  # url, checked by the params schema
-        archive = archives.fetch(where, CACHE_DIR / "downloads", data.sha256)
+        archive = archives.fetch(where, CACHE_DIR / "downloads", data.sha256, data.max_download_bytes)
         extracted = CACHE_DIR / "extracted" / archive.name
         root = archives.single_root(extracted) if extracted.exists() else archives.extract(archive, extracted)
         skipped = folder_source.copy_tree(folder_source.find_layout(root), raw_dir)

@@ -39,12 +39,17 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
 
     max_redirections = MAX_REDIRECTS
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
-        if scheme not in ("http", "https"):
-            raise DownloadError(f"{redact(req.full_url)}: redirected to {redact(newurl)}; "
-                                "only http:// and https:// redirects are followed")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            # Checked before urllib's own check, which lets ftp:// through and names no URL.
+            newurl = urllib.parse.urljoin(req.full_url, location)
+            if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+                raise DownloadError(f"{redact(req.full_url)}: redirected to {redact(newurl)}; "
+                                    "only http:// and https:// redirects are followed")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def fetch(url: str, cache_dir: Path, sha256: str | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Path:
@@ -131,7 +136,7 @@ def _download(request: urllib.request.Request, out, shown: str, max_bytes: int) 
     except DownloadError:
         raise
     except urllib.error.HTTPError as exc:
-        if 300 <= exc.code < 400:  # urllib gives up on a loop or a long chain with the last 3xx
+        if 300 <= exc.code < 400 and "infinite loop" in str(exc.msg):  # urllib's words for a loop or long chain
             raise DownloadError(f"{shown}: more than {MAX_REDIRECTS} redirects") from None
         raise DownloadError(f"{shown}: download failed: HTTP {exc.code} {exc.reason}") from None
     except (OSError, http.client.HTTPException) as exc:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from convpipe.urls import redact
+from convpipe.urls import redact_source
 
 PARAMS_FILE = Path("params.yaml")
 MAX_FILE_BYTES = 2**20  # params.yaml is a few KiB; anything near this is not a params file
@@ -203,11 +203,7 @@ class Params(Section):
 
     def flat(self) -> dict[str, object]:
         """All params as dotted keys, for MLflow; a url: source without its credentials or query."""
-        flat = flatten(self.model_dump(mode="json"))
-        kind, _, where = self.data.source.partition(":")
-        if kind == "url":
-            flat["data.source"] = f"url:{redact(where)}"
-        return flat
+        return {**flatten(self.model_dump(mode="json")), "data.source": redact_source(self.data.source)}
 
     def digest(self) -> str:
         """A short hash that changes whenever any param does."""

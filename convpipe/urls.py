@@ -10,3 +10,9 @@ def redact(url: str) -> str:
     # Signed URLs (S3, GCS, SAS) carry their secret in the query, so none of it is shown.
     query = "***" if parts.query else ""
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def redact_source(source: str) -> str:
+    """A params `data.source` fit to show or log: a url: source redacted, any other kind as it is."""
+    kind, _, where = source.partition(":")
+    return f"url:{redact(where)}" if kind == "url" else source

@@ -67,13 +67,17 @@ def repro_and_kill(repo: Path, stage: str, sig: int, log: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """An uninterrupted `dvc repro` and one where every stage was killed once before it completed."""
+    """An uninterrupted `dvc repro train` and a full `dvc repro` where every stage was killed once on the way.
+
+    The reference stops at train: it is what the killed run can be compared with byte for byte (see the
+    xfail below for why later outputs differ after a resumed fit), and stopping there keeps CI's bill down.
+    """
     base = tmp_path_factory.mktemp("faults")
     plain = project_copy.copy_project(base / "plain", **PARAMS)
     killed = project_copy.copy_project(base / "killed", **PARAMS)
     # The uninterrupted run goes on beside the kills: the wall time is what CI pays.
     with open(base / "plain.log", "w", encoding="utf-8") as out:
-        reference = subprocess.Popen(["dvc", "repro"], cwd=plain, stdout=out, stderr=subprocess.STDOUT,
+        reference = subprocess.Popen(["dvc", "repro", "train"], cwd=plain, stdout=out, stderr=subprocess.STDOUT,
                                      env=project_copy.clean_env())
         kills = [repro_and_kill(killed, stage, signal.SIGTERM if i % 2 == 0 else signal.SIGKILL, base / "killed.log")
                  for i, stage in enumerate(STAGES)]
@@ -135,27 +139,21 @@ def test_train_resumes_after_the_epoch_it_was_killed_in(runs):
 
 
 def test_downstream_reports_are_complete_and_consistent(runs):
-    plain, killed, _, _, _ = runs
+    _, killed, _, _, _ = runs
     metrics = read_json(killed / "reports/metrics.json")
-    assert metrics.keys() == read_json(plain / "reports/metrics.json").keys()
+    assert set(metrics) == {"test", "val"} and 0 <= metrics["test"]["accuracy"] <= 1
     export = read_json(killed / "reports/export.json")
-    assert {k: set(v) for k, v in export.items()} == {k: set(v) for k, v in read_json(plain / "reports/export.json").items()}
+    assert set(export) == {"keras", *PARAMS["export"]["formats"]}
+    assert (killed / "models/export/model_int8.tflite").stat().st_size == export["tflite_int8"]["size_bytes"]
     assert f"{metrics['test']['accuracy']:.4f}" in (killed / "reports/report.md").read_text(encoding="utf-8")
-
-
-# Measured on the machine at hand, so they differ between any two runs, interrupted or not.
-TIMINGS = {"latency_ms", "latency_p95_ms"}
 
 
 @pytest.mark.xfail(strict=True, reason=(
     "a resumed fit restores weights, optimizer, learning rate and early-stopping state from the last epoch "
     "backup, but not the tf.data shuffle order (reshuffle_each_iteration restarts at the first epoch's order) "
     "nor the augmentation layers' tf.random.Generator state (outside the checkpoint), so epochs after the "
-    "kill see other, equally seeded batches; deterministic for a given kill epoch, not equal to uninterrupted"))
-def test_outputs_after_a_resumed_fit_equal_an_uninterrupted_run(runs):
+    "kill see other, equally seeded batches: deterministic for a given kill epoch, not equal to uninterrupted, "
+    "and everything downstream of train differs with it"))
+def test_a_resumed_fit_equals_an_uninterrupted_one(runs):
     plain, killed, _, _, _ = runs
     assert rows(killed / "models/train/history.csv") == rows(plain / "models/train/history.csv")
-    assert read_json(killed / "reports/metrics.json") == read_json(plain / "reports/metrics.json")
-    exported = [{kind: {k: v for k, v in row.items() if k not in TIMINGS}
-                 for kind, row in read_json(repo / "reports/export.json").items()} for repo in (killed, plain)]
-    assert exported[0] == exported[1]

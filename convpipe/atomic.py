@@ -44,6 +44,16 @@ def _named(path: Path, err: OSError) -> OutputError:
     return failed
 
 
+def _foreign(part: Path, path: Path, err: Exception) -> OutputError | None:
+    """A non-OSError a library raised writing into part (TensorFlow's ResourceExhaustedError on a full
+    disk, say), as an OutputError naming the output; None when it is about something else."""
+    message = str(err)
+    reasons = [os.strerror(code) for code in (*_WRITE_ERRNOS, errno.EACCES)]
+    if str(part) not in message or not any(reason in message for reason in reasons):
+        return None
+    return OutputError(f"cannot write {path}: {message.replace(str(part), str(path))}")
+
+
 def _about(part: Path, err: OSError) -> bool:
     """Whether err concerns writing the output (and not, say, a missing input read inside the block)."""
     names = [str(name) for name in (err.filename, err.filename2) if name]
@@ -72,6 +82,11 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         if not _about(part, err):
             raise
         raise _named(path, err) from None
+    except Exception as err:
+        named = _foreign(part, path, err)
+        if named is None:
+            raise
+        raise named from None
     finally:
         part.unlink(missing_ok=True)
 
@@ -118,5 +133,10 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
         if not _about(part, err) and err.filename != str(path):
             raise
         raise _named(path, err) from None
+    except Exception as err:
+        named = _foreign(part, path, err)
+        if named is None:
+            raise
+        raise named from None
     finally:
         shutil.rmtree(part, ignore_errors=True)

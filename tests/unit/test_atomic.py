@@ -71,6 +71,19 @@ def test_unwritable_folder_names_the_output(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == f"train: error: cannot write {target}: Permission denied\n"
 
 
+def test_a_library_error_about_a_full_disk_names_the_output(tmp_path):
+    target = tmp_path / "prepared"
+    with pytest.raises(OutputError) as caught:
+        with atomic_dir(target) as part:
+            # What TensorFlow's TFRecordWriter raises (a ResourceExhaustedError, not an OSError).
+            raise RuntimeError(f"{part / 'train-00000.tfrecord'}; No space left on device")
+    assert str(caught.value) == f"cannot write {target}: {target / 'train-00000.tfrecord'}; No space left on device"
+    with pytest.raises(RuntimeError, match="a bug"):
+        with atomic_dir(target):
+            raise RuntimeError("a bug")
+    assert siblings(tmp_path) == []
+
+
 def test_errors_reading_inputs_inside_the_block_are_not_blamed_on_the_output(tmp_path):
     with pytest.raises(FileNotFoundError) as caught:
         with atomic_dir(tmp_path / "prepared"):

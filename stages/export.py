@@ -38,31 +38,31 @@ def tuning_data(prepared: Path, batch_size: int, seed: int):
 def main() -> None:
     params = params_module.load()
     seed_everything(params.seed)
-    prepared, out_dir, settings = Path(params.paths.prepared), Path(params.paths.export), params.export
-    with stage_run("export", params):
+    prepared, settings = Path(params.paths.prepared), params.export
+    # out_dir is a temporary sibling of paths.export, renamed into place when the stage succeeds.
+    with stage_run("export", params), atomic_dir(Path(params.paths.export)) as out_dir:
         model_path = Path(params.paths.finetune) / "model.keras"
         model = tf.keras.models.load_model(model_path, safe_mode=True)
         images, labels = records.arrays(prepared, "test")
         reference = model.predict(images, batch_size=256, verbose=0)
-        with atomic_dir(out_dir) as part:
-            meta = records.read_meta(prepared)
-            predict.write_description(part, meta["image_size"], meta["channels"], meta["class_names"])
-            calibration = representative_images(prepared, settings.representative_samples, params.seed)
-            train_ds, steps = tuning_data(prepared, settings.tune_batch_size, params.seed)
-            table = {"keras": runners.measure(model_path, images, labels, reference, settings.latency_runs)}
-            for kind in settings.formats:
-                try:
-                    source = compress.source_model(model, kind, train_ds, steps, settings)
-                except compress.UnsupportedModel as err:
-                    table[kind] = {"skipped": str(err)}
-                    print(f"export: {kind:<18} skipped: {err}", file=sys.stderr)
-                    continue
-                path = export.build(source, kind, part, calibration, settings.onnx_opset)
-                table[kind] = runners.measure(path, images, labels, reference, settings.latency_runs)
-                if kind == "tflite_pruned_int8":
-                    table[kind]["sparsity"] = compress.sparsity(source)  # share of zero kernel weights
-                print(f"export: {kind:<18} accuracy {table[kind]['accuracy']:.4f}  "
-                      f"{table[kind]['size_bytes'] / 1024:8.1f} KiB  {table[kind]['latency_ms']:.3f} ms")
+        meta = records.read_meta(prepared)
+        predict.write_description(out_dir, meta["image_size"], meta["channels"], meta["class_names"])
+        calibration = representative_images(prepared, settings.representative_samples, params.seed)
+        train_ds, steps = tuning_data(prepared, settings.tune_batch_size, params.seed)
+        table = {"keras": runners.measure(model_path, images, labels, reference, settings.latency_runs)}
+        for kind in settings.formats:
+            try:
+                source = compress.source_model(model, kind, train_ds, steps, settings)
+            except compress.UnsupportedModel as err:
+                table[kind] = {"skipped": str(err)}
+                print(f"export: {kind:<18} skipped: {err}", file=sys.stderr)
+                continue
+            path = export.build(source, kind, out_dir, calibration, settings.onnx_opset)
+            table[kind] = runners.measure(path, images, labels, reference, settings.latency_runs)
+            if kind == "tflite_pruned_int8":
+                table[kind]["sparsity"] = compress.sparsity(source)  # share of zero kernel weights
+            print(f"export: {kind:<18} accuracy {table[kind]['accuracy']:.4f}  "
+                  f"{table[kind]['size_bytes'] / 1024:8.1f} KiB  {table[kind]['latency_ms']:.3f} ms")
         with atomic_file(Path(params.paths.reports) / "export.json") as handle:
             json.dump(table, handle, indent=2)
         print(export.markdown(table))

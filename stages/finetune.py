@@ -33,11 +33,11 @@ def main() -> None:
     strategy = distribution(params.train.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
     prepared = Path(params.paths.prepared)
-    out_dir = worker_dir(Path(params.paths.finetune), strategy)
     meta = records.read_meta(prepared)
     auto = params.train.class_weight == "auto"
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if auto else None
-    with stage_run("finetune", params) as run:
+    # out_dir is a temporary sibling of paths.finetune, renamed into place when the stage succeeds.
+    with stage_run("finetune", params) as run, atomic_dir(worker_dir(Path(params.paths.finetune), strategy)) as out_dir:
         augment = augmentation(params.augment, params.seed)
         train_ds = records.dataset(prepared, "train", params.train.batch_size, params.seed, augment)
         val_ds = records.dataset(prepared, "val", params.train.batch_size)
@@ -46,18 +46,17 @@ def main() -> None:
             unfrozen = unfreeze(model, settings.unfreeze)
             compile_model(model, settings.learning_rate)
         start, start_weights = val_metrics(model, val_ds), model.get_weights()
-        with atomic_dir(out_dir) as part:
-            history = fit(model, train_ds, val_ds, settings, part, BACKUP_ROOT / "finetune", weights,
-                          [mlflow.tensorflow.MlflowCallback()])
-            tuned = val_metrics(model, val_ds) if history else start
-            # Fine-tuning can overfit a small val set's loss; never hand on a model worse than train's.
-            kept = "finetuned" if tuned["val_loss"] < start["val_loss"] else "start"
-            if kept == "start":
-                model.set_weights(start_weights)
-            model.save(part / "model.keras")
-            phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen}
-            with open(part / "phases.json", "w", encoding="utf-8") as handle:
-                json.dump(phases, handle, indent=2)
+        history = fit(model, train_ds, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights,
+                      [mlflow.tensorflow.MlflowCallback()])
+        tuned = val_metrics(model, val_ds) if history else start
+        # Fine-tuning can overfit a small val set's loss; never hand on a model worse than train's.
+        kept = "finetuned" if tuned["val_loss"] < start["val_loss"] else "start"
+        if kept == "start":
+            model.set_weights(start_weights)
+        model.save(out_dir / "model.keras")
+        phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen}
+        with open(out_dir / "phases.json", "w", encoding="utf-8") as handle:
+            json.dump(phases, handle, indent=2)
         gain = {"start_val_loss": start["val_loss"], "start_val_accuracy": start["val_accuracy"],
                 "finetuned_val_loss": tuned["val_loss"], "finetuned_val_accuracy": tuned["val_accuracy"],
                 "kept_finetuned": float(kept == "finetuned")}

@@ -20,21 +20,21 @@ from convpipe.tracking import stage_run
 
 def main() -> None:
     params = params_module.load()
-    split_dir, out_dir = Path(params.paths.split), Path(params.paths.prepared)
-    with stage_run("preprocess", params):
+    split_dir = Path(params.paths.split)
+    # out_dir is a temporary sibling of paths.prepared, renamed into place when the stage succeeds.
+    with stage_run("preprocess", params), atomic_dir(Path(params.paths.prepared)) as out_dir:
         manifests = {name: split.read_manifest(split_dir / f"{name}.csv") for name in split.SPLITS}
         class_names = sorted({r.label for members in manifests.values() for r in members})
-        with atomic_dir(out_dir) as part:
-            summaries = {name: records.write_split(members, class_names, part, name, params.data.shard_size,
-                                                   params.data.color_mode, params.data.max_pixels,
-                                                   tuple(params.data.image_size), os.cpu_count() or 1)
-                         for name, members in manifests.items()}
-            counts = {name: {**s.counts, "total": sum(s.counts.values())} for name, s in summaries.items()}
-            meta = {"class_names": class_names, "image_size": params.data.image_size,
-                    "channels": 1 if params.data.color_mode == "grayscale" else 3,
-                    "counts": counts, "train_pixels": summaries["train"].stats()}
-            with open(part / records.META_FILE, "w", encoding="utf-8") as handle:
-                json.dump(meta, handle, indent=2)
+        summaries = {name: records.write_split(members, class_names, out_dir, name, params.data.shard_size,
+                                               params.data.color_mode, params.data.max_pixels,
+                                               tuple(params.data.image_size), os.cpu_count() or 1)
+                     for name, members in manifests.items()}
+        counts = {name: {**s.counts, "total": sum(s.counts.values())} for name, s in summaries.items()}
+        meta = {"class_names": class_names, "image_size": params.data.image_size,
+                "channels": 1 if params.data.color_mode == "grayscale" else 3,
+                "counts": counts, "train_pixels": summaries["train"].stats()}
+        with open(out_dir / records.META_FILE, "w", encoding="utf-8") as handle:
+            json.dump(meta, handle, indent=2)
         with open(split_dir / "summary.json", encoding="utf-8") as handle:
             split_skipped = json.load(handle)["skipped"]
         report = {"class_counts": counts,

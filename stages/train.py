@@ -26,20 +26,19 @@ def main() -> None:
     strategy = distribution(settings.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
     prepared = Path(params.paths.prepared)
-    out_dir = worker_dir(Path(params.paths.train), strategy)
     meta = records.read_meta(prepared)
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if settings.class_weight == "auto" else None
-    with stage_run("train", params):
+    # out_dir is a temporary sibling of paths.train, renamed into place when the stage succeeds.
+    with stage_run("train", params), atomic_dir(worker_dir(Path(params.paths.train), strategy)) as out_dir:
         augment = augmentation(params.augment, params.seed)
         train_ds = records.dataset(prepared, "train", settings.batch_size, params.seed, augment)
         val_ds = records.dataset(prepared, "val", settings.batch_size)
         with strategy.scope():
             model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
             compile_model(model, settings.learning_rate)
-        with atomic_dir(out_dir) as part:
-            history = fit(model, train_ds, val_ds, settings, part, BACKUP_ROOT / "train", weights,
-                          [mlflow.tensorflow.MlflowCallback()])
-            model.save(part / "model.keras")
+        history = fit(model, train_ds, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights,
+                      [mlflow.tensorflow.MlflowCallback()])
+        model.save(out_dir / "model.keras")
         best = min(history, key=lambda row: row["val_loss"])
         mlflow.log_metrics({"best_val_loss": best["val_loss"], "best_val_accuracy": best["val_accuracy"],
                             "epochs_run": len(history), "replicas": strategy.num_replicas_in_sync})

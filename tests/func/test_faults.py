@@ -1,4 +1,4 @@
-"""Kill each stage mid-run (SIGTERM and SIGKILL in turn); `dvc repro` then finishes with an uninterrupted run's outputs."""
+"""Kill each stage mid-run (SIGTERM, SIGKILL in turn); `dvc repro` then completes, redoing or resuming it."""
 import json
 import os
 import signal
@@ -52,7 +52,8 @@ def repro_and_kill(repo: Path, stage: str, sig: int, log: Path) -> dict:
         out.flush()
         proc = subprocess.Popen(["dvc", "repro"], cwd=repo, stdout=out, stderr=subprocess.STDOUT,
                                 env=project_copy.clean_env(), start_new_session=True)
-        deadline, started, killed = time.monotonic() + HANG_S, None, None
+        begun = time.monotonic()
+        deadline, started, killed = begun + HANG_S, None, None
         while proc.poll() is None and time.monotonic() < deadline:
             if started is None and stage_process(repo, stage):
                 started = time.monotonic()
@@ -62,6 +63,7 @@ def repro_and_kill(repo: Path, stage: str, sig: int, log: Path) -> dict:
                 break
             time.sleep(0.05)
         code = proc.wait(timeout=HANG_S)
+        out.write(f"===== {stage}: {time.monotonic() - begun:.0f} s, exit {code}\n")
     return {"stage": stage, "signal": sig.name, "killed": killed, "returncode": code}
 
 

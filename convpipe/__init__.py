@@ -1,6 +1,10 @@
 """convpipe: a reproducible image-classification pipeline over DVC, TensorFlow and MLflow."""
 import os
 import sys
+import time
+
+# Stages import convpipe first: their start-up cost (imports, tracking set-up) is measured from here.
+STARTED = time.perf_counter()
 
 # TFMOT (quantization-aware training, pruning) works only with Keras 2, so every model is built
 # with tf.keras resolved to tf_keras; this must be set before TensorFlow is first imported.

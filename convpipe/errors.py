@@ -1,6 +1,7 @@
 """Turning the library's exceptions into one readable line and an exit code."""
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 
@@ -8,8 +9,21 @@ from collections.abc import Callable
 USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, OSError)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived; a BaseException like KeyboardInterrupt, so `except Exception` does not swallow it."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def run_main(main: Callable[[], object], name: str) -> int:
-    """Call main(); on a user error print 'name: error: …' to stderr and return 1."""
+    """Call main(); on a user error print 'name: error: …' to stderr and return 1.
+
+    SIGTERM (from `kill`, a CI timeout or a container stop) unwinds like Ctrl-C, so `with` blocks
+    remove temporary outputs and mark the MLflow run failed, and the stage ends with 143.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     except USER_ERRORS as err:
@@ -18,4 +32,7 @@ def run_main(main: Callable[[], object], name: str) -> int:
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{name}: terminated by SIGTERM; partial outputs removed", file=sys.stderr)
+        return 128 + signal.SIGTERM
     return 0

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from convpipe.urls import redact_source
 
 PARAMS_FILE = Path("params.yaml")
+MAX_FILE_BYTES = 2**20  # params.yaml is a few KiB; anything near this is not a params file
+MAX_VALUES = 10_000  # after expanding YAML aliases: a "billion laughs" file stops here, not in memory
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
-PositiveInt = Annotated[int, Field(gt=0)]
 LearningRate = Annotated[float, Field(gt=0, le=1)]
 
 
@@ -21,41 +24,54 @@ class ParamsError(ValueError):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan: .inf and .nan are valid YAML floats but no sensible bound or threshold.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _inside_project(path: str) -> str:
+    # Stages replace these folders whole, so '.', '/…' or '../…' would delete what is not theirs.
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    if not parts or path.startswith(("/", "~")) or ".." in parts or ":" in parts[0]:
+        raise ValueError(f"expected a relative path inside the project, got {path!r}")
+    return path
+
+
+ProjectPath = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_inside_project)]
 
 
 class Paths(Section):
-    raw: str
-    split: str
-    prepared: str
-    train: str
-    finetune: str
-    export: str
-    reports: str
+    raw: ProjectPath
+    split: ProjectPath
+    prepared: ProjectPath
+    train: ProjectPath
+    finetune: ProjectPath
+    export: ProjectPath
+    reports: ProjectPath
 
 
 SOURCE_KINDS = ("sklearn", "tfds", "dir", "url")
 
 
 class Data(Section):
-    source: str
+    source: Annotated[str, Field(max_length=4096)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     tfds_data_dir: str | None = None
     keep_source_splits: bool = True
-    max_per_class: PositiveInt | None = None
+    max_per_class: Annotated[int, Field(gt=0, le=10**9)] | None = None
     color_mode: Literal["grayscale", "rgb"]
     image_size: Annotated[list[Annotated[int, Field(ge=8, le=1024)]], Field(min_length=2, max_length=2)]
     val_fraction: Fraction
     test_fraction: Fraction
-    max_pixels: PositiveInt = 89_478_485
-    shard_size: PositiveInt = 2000
+    max_pixels: Annotated[int, Field(gt=0, le=2**30)] = 89_478_485
+    shard_size: Annotated[int, Field(gt=0, le=1_000_000)] = 2000
+    max_download_bytes: Annotated[int, Field(gt=0, le=2**40)] = 20 * 2**30
 
     @field_validator("source")
     @classmethod
     def _known_source(cls, source: str) -> str:
         kind, _, rest = source.partition(":")
         if kind not in SOURCE_KINDS or not rest:
-            raise ValueError(f"expected one of {', '.join(k + ':…' for k in SOURCE_KINDS)}, got {source!r}")
+            raise ValueError(f"expected one of {', '.join(k + ':…' for k in SOURCE_KINDS)}")
         if kind == "url" and rest.partition("://")[0].lower() not in ("http", "https", "file"):
             raise ValueError("a url: source must be http://, https:// or file://")
         return source
@@ -84,7 +100,7 @@ class Model(Section):
     arch: Literal[SCRATCH_ARCHS + PRETRAINED_ARCHS]  # type: ignore[valid-type]
     filters: Annotated[list[Annotated[int, Field(gt=0, le=1024)]], Field(min_length=1, max_length=6)]
     dropout: Annotated[float, Field(ge=0, lt=1)]
-    weights: Annotated[str, Field(min_length=1)] = "none"
+    weights: Annotated[str, Field(min_length=1, max_length=1000)] = "none"
     alpha: Literal[0.35, 0.5, 0.75, 1.0, 1.3, 1.4] = 1.0
 
     @model_validator(mode="after")
@@ -99,8 +115,8 @@ class Train(Section):
     epochs: Annotated[int, Field(gt=0, le=1000)]
     batch_size: Annotated[int, Field(gt=0, le=4096)]
     learning_rate: LearningRate
-    patience: PositiveInt
-    reduce_lr_patience: PositiveInt = 3
+    patience: Annotated[int, Field(gt=0, le=1000)]
+    reduce_lr_patience: Annotated[int, Field(gt=0, le=1000)] = 3
     reduce_lr_factor: Fraction = 0.5
     class_weight: Literal["auto", "none"] = "none"
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"
@@ -109,9 +125,9 @@ class Train(Section):
 class Finetune(Section):
     epochs: Annotated[int, Field(ge=0, le=1000)]
     learning_rate: LearningRate
-    unfreeze: Literal["all"] | PositiveInt | Fraction
-    patience: PositiveInt
-    reduce_lr_patience: PositiveInt = 2
+    unfreeze: Literal["all"] | Annotated[int, Field(gt=0, le=10_000)] | Fraction
+    patience: Annotated[int, Field(gt=0, le=1000)]
+    reduce_lr_patience: Annotated[int, Field(gt=0, le=1000)] = 2
     reduce_lr_factor: Fraction = 0.5
 
 
@@ -187,8 +203,8 @@ class Params(Section):
     gate: Gate
 
     def flat(self) -> dict[str, object]:
-        """All params as dotted keys, for MLflow."""
-        return flatten(self.model_dump(mode="json"))
+        """All params as dotted keys, for MLflow; a url: source without its credentials or query."""
+        return {**flatten(self.model_dump(mode="json")), "data.source": redact_source(self.data.source)}
 
     def digest(self) -> str:
         """A short hash that changes whenever any param does."""
@@ -213,7 +229,12 @@ def _describe(error: dict) -> str:
         return f"{key}: unknown key"
     if error["type"] == "missing":
         return f"{key}: missing"
-    return f"{key}: {error['msg']} (got {error['input']!r})"
+    shown, msg = repr(error["input"]), error["msg"]
+    return f"{key}: {_cut(msg, 300)} (got {_cut(shown, 80)})"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def parse(raw: object, source: str = str(PARAMS_FILE)) -> Params:
@@ -230,14 +251,62 @@ def parse(raw: object, source: str = str(PARAMS_FILE)) -> Params:
         raise ParamsError(f"{source}: " + "; ".join(seen.values())) from None
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (no Python tags) that also refuses a key given twice instead of keeping the last."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` merges; its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _count_values(raw: object, budget: int) -> int:
+    """Values in the tree as if every alias were expanded; stops counting past budget."""
+    stack, count = [raw], 0
+    while stack and count <= budget:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return count
+
+
 def load(path: Path | str = PARAMS_FILE) -> Params:
-    """Read and validate params.yaml."""
+    """Read and validate params.yaml (safe YAML only, no duplicate keys, bounded size)."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ParamsError(f"{path}: not found (run from the project root)") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ParamsError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a params file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ParamsError(f"{path}: not UTF-8 text (byte {err.start}: {data[err.start:err.start + 1]!r})") from None
+    try:
+        loader = _StrictLoader(text)
+        try:
+            raw = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+        raise ParamsError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        raise ParamsError(f"{path}: nested too deeply") from None
+    if raw is None:
+        raise ParamsError(f"{path}: empty; expected a mapping of sections")
+    if _count_values(raw, MAX_VALUES) > MAX_VALUES:
+        raise ParamsError(f"{path}: more than {MAX_VALUES} values once anchors and aliases are expanded")
     return parse(raw, str(path))

@@ -44,7 +44,14 @@ def _shape(dims) -> tuple[int | None, int | None, int | None]:
 def _keras(path: Path) -> Loaded:
     import tensorflow as tf
 
-    model = tf.keras.models.load_model(path, safe_mode=True)
+    try:
+        # safe_mode: a .keras file may carry Python bytecode (Lambda layers); never run it.
+        model = tf.keras.models.load_model(path, safe_mode=True)
+    except ValueError as err:
+        if "safe_mode" not in str(err):
+            raise
+        raise ValueError(f"{path}: refused: it holds Python code (a Lambda layer), which could run anything; "
+                         "models are loaded in Keras safe mode") from None
     return Loaded(lambda x: model(x, training=False).numpy(), "tf.keras", _shape(model.input_shape))
 
 

@@ -7,9 +7,11 @@ the stage runs untracked and says so (tracking.required: false).
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import convpipe
 from convpipe.params import Params
 
 PIPELINE_TAG = "convpipe.pipeline"
@@ -198,9 +201,19 @@ def stage_run(stage: str, params: Params) -> Iterator[object | None]:
                 "mlflow.source.git.commit": git_commit()}
         with mlflow.start_run(run_name=stage, parent_run_id=parent_id, tags=tags) as run:
             mlflow.log_params(params.flat())
+            mlflow.log_metric("startup_s", time.perf_counter() - convpipe.STARTED)
             yield run
+            mlflow.log_metrics(process_costs())
+            mlflow.set_tag("convpipe.imported_tensorflow", "tensorflow" in sys.modules)
     except (MlflowException, requests.RequestException) as err:
         raise TrackingError(f"tracking store {redact(uri)} failed during {stage}: {_summary(err, uri)}") from None
+
+
+def process_costs() -> dict[str, float]:
+    """This process's wall time since convpipe was imported, CPU time and peak memory."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"stage_wall_s": time.perf_counter() - convpipe.STARTED, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mb": usage.ru_maxrss / 1024}  # ru_maxrss is in KiB on Linux
 
 
 def keras_callback():
@@ -224,8 +237,6 @@ def keras_callback():
 
 def log_to_parent(run, metrics: dict[str, float]) -> None:
     """Copy headline metrics onto the parent run, so executions compare side by side."""
-    import time
-
     import mlflow
     from mlflow.entities import Metric
 

@@ -2,13 +2,13 @@
 
 Reads params: paths, data, tracking. Writes: paths.raw (images, download.json, source_splits.csv if any).
 """
-import shutil
 import sys
 from pathlib import Path
 
 import mlflow
 
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir
 from convpipe.data import layout, sources
 from convpipe.errors import run_main
 from convpipe.tracking import stage_run
@@ -18,9 +18,8 @@ def main() -> None:
     params = params_module.load()
     raw_dir = Path(params.paths.raw)
     with stage_run("download", params) as run:
-        shutil.rmtree(raw_dir, ignore_errors=True)
-        raw_dir.mkdir(parents=True)
-        counts = sources.fetch(params.data, raw_dir)
+        with atomic_dir(raw_dir) as part:
+            counts = sources.fetch(params.data, part)
         skipped = layout.read_download_report(raw_dir)["skipped"]
         if run:
             mlflow.log_metrics({"images": sum(counts.values()), "classes": len(counts), "skipped_files": len(skipped)})

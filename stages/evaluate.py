@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from convpipe import evaluation, inspect, plots, registry
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir, atomic_file
 from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.params import flatten
@@ -88,7 +89,7 @@ def main() -> None:
                              "predicted": probabilities.argmax(axis=1)}
             metrics[split] = evaluation.classification_metrics(labels, probabilities, names, settings.top_k,
                                                                settings.calibration_bins)
-        with open(reports / "metrics.json", "w", encoding="utf-8") as handle:
+        with atomic_file(reports / "metrics.json") as handle:
             json.dump(metrics, handle, indent=2)
 
         test = splits["test"]
@@ -100,9 +101,10 @@ def main() -> None:
         embeddings = inspect.embedding_model(model).predict(test["images"][:settings.tsne_points],
                                                             batch_size=settings.batch_size, verbose=0)
         tsne = inspect.tsne_map(embeddings, params.seed)
-        write_plot_data(reports / "plots", test, curves, bins, history, tsne, names)
-        draw_figures(reports / "figures", model, test, curves, bins, metrics["test"]["ece"], history, tsne,
-                     names, settings)
+        with atomic_dir(reports / "plots") as plot_dir, atomic_dir(reports / "figures") as figure_dir:
+            write_plot_data(plot_dir, test, curves, bins, history, tsne, names)
+            draw_figures(figure_dir, model, test, curves, bins, metrics["test"]["ece"], history, tsne,
+                         names, settings)
 
         headline = {f"{split}.{key}": value for split in metrics for key, value in metrics[split].items()
                     if key != "per_class"}

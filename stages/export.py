@@ -7,7 +7,6 @@ paths.reports/export.json: {artifact: measurements} with a "keras" reference row
 """
 import json
 import math
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import tensorflow as tf
 
 from convpipe import compress, export, predict, runners
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir, atomic_file
 from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.tracking import stage_run
@@ -38,14 +38,13 @@ def tuning_data(prepared: Path, batch_size: int, seed: int):
 def main() -> None:
     params = params_module.load()
     seed_everything(params.seed)
-    prepared, out_dir, settings = Path(params.paths.prepared), Path(params.paths.export), params.export
-    with stage_run("export", params) as run:
+    prepared, settings = Path(params.paths.prepared), params.export
+    # out_dir is a temporary sibling of paths.export, renamed into place when the stage succeeds.
+    with stage_run("export", params) as run, atomic_dir(Path(params.paths.export)) as out_dir:
         model_path = Path(params.paths.finetune) / "model.keras"
         model = tf.keras.models.load_model(model_path, safe_mode=True)
         images, labels = records.arrays(prepared, "test")
         reference = model.predict(images, batch_size=256, verbose=0)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        out_dir.mkdir(parents=True)
         meta = records.read_meta(prepared)
         predict.write_description(out_dir, meta["image_size"], meta["channels"], meta["class_names"])
         calibration = representative_images(prepared, settings.representative_samples, params.seed)
@@ -64,7 +63,7 @@ def main() -> None:
                 table[kind]["sparsity"] = compress.sparsity(source)  # share of zero kernel weights
             print(f"export: {kind:<18} accuracy {table[kind]['accuracy']:.4f}  "
                   f"{table[kind]['size_bytes'] / 1024:8.1f} KiB  {table[kind]['latency_ms']:.3f} ms")
-        with open(Path(params.paths.reports) / "export.json", "w", encoding="utf-8") as handle:
+        with atomic_file(Path(params.paths.reports) / "export.json") as handle:
             json.dump(table, handle, indent=2)
         print(export.markdown(table))
         if run:

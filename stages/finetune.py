@@ -12,6 +12,7 @@ import mlflow
 import tensorflow as tf
 
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir
 from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.models import augmentation, unfreeze
@@ -31,11 +32,11 @@ def main() -> None:
     strategy = distribution(params.train.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
     prepared = Path(params.paths.prepared)
-    out_dir = worker_dir(Path(params.paths.finetune), strategy)
     meta = records.read_meta(prepared)
     auto = params.train.class_weight == "auto"
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if auto else None
-    with stage_run("finetune", params) as run:
+    # out_dir is a temporary sibling of paths.finetune, renamed into place when the stage succeeds.
+    with stage_run("finetune", params) as run, atomic_dir(worker_dir(Path(params.paths.finetune), strategy)) as out_dir:
         augment = augmentation(params.augment, params.seed)
         train_ds = records.dataset(prepared, "train", params.train.batch_size, params.seed, augment)
         val_ds = records.dataset(prepared, "val", params.train.batch_size)

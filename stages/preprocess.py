@@ -5,7 +5,6 @@ paths.reports/data.json (class counts per split, every skipped file with its rea
 """
 import json
 import os
-import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import mlflow
 
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir, atomic_file
 from convpipe.data import records, split
 from convpipe.errors import run_main
 from convpipe.tracking import stage_run
@@ -20,12 +20,11 @@ from convpipe.tracking import stage_run
 
 def main() -> None:
     params = params_module.load()
-    split_dir, out_dir = Path(params.paths.split), Path(params.paths.prepared)
-    with stage_run("preprocess", params) as run:
+    split_dir = Path(params.paths.split)
+    # out_dir is a temporary sibling of paths.prepared, renamed into place when the stage succeeds.
+    with stage_run("preprocess", params) as run, atomic_dir(Path(params.paths.prepared)) as out_dir:
         manifests = {name: split.read_manifest(split_dir / f"{name}.csv") for name in split.SPLITS}
         class_names = sorted({r.label for members in manifests.values() for r in members})
-        shutil.rmtree(out_dir, ignore_errors=True)
-        out_dir.mkdir(parents=True)
         summaries = {name: records.write_split(members, class_names, out_dir, name, params.data.shard_size,
                                                params.data.color_mode, params.data.max_pixels,
                                                tuple(params.data.image_size), os.cpu_count() or 1)
@@ -42,8 +41,7 @@ def main() -> None:
                   "skipped": split_skipped + [asdict(s) for s in sum((s.skipped for s in summaries.values()), [])],
                   "notes": [asdict(n) for n in sum((s.notes for s in summaries.values()), [])]}
         reports_dir = Path(params.paths.reports)
-        reports_dir.mkdir(exist_ok=True)
-        with open(reports_dir / "data.json", "w", encoding="utf-8") as handle:
+        with atomic_file(reports_dir / "data.json") as handle:
             json.dump(report, handle, indent=2)
         if run:
             mlflow.log_metrics({f"{name}_images": c["total"] for name, c in counts.items()})

@@ -12,6 +12,7 @@ import mlflow
 
 from convpipe import params as params_module
 from convpipe import report
+from convpipe.atomic import atomic_file
 from convpipe.errors import run_main
 from convpipe.tracking import stage_run
 
@@ -34,7 +35,8 @@ def main() -> None:
         figures = sorted(path.name for path in (reports / "figures").glob("*.png"))
         page = report.render(read_json(reports / "metrics.json"), read_json(reports / "data.json"),
                              read_json(reports / "export.json"), curve, figures)
-        (reports / "report.md").write_text(page, encoding="utf-8")
+        with atomic_file(reports / "report.md") as handle:
+            handle.write(page)
         if run:
             mlflow.log_artifact(str(reports / "report.md"))
         print(f"report: wrote {reports / 'report.md'} with {len(figures)} figure(s)")

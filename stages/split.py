@@ -10,6 +10,7 @@ from pathlib import Path
 import mlflow
 
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir
 from convpipe.data import layout, split
 from convpipe.errors import run_main
 from convpipe.tracking import stage_run
@@ -24,16 +25,17 @@ def main() -> None:
         fixed = layout.read_source_splits(raw_dir) if params.data.keep_source_splits else {}
         splits = split.assign(unique, params.data.val_fraction, params.data.test_fraction, params.seed,
                               params.data.max_per_class, fixed)
-        for name, members in splits.items():
-            split.write_manifest(members, out_dir / f"{name}.csv")
         summary = {
             "images_found": len(records),
             "source_splits": sorted(set(fixed.values())),
             "counts": {name: len(members) for name, members in splits.items()},
             "skipped": layout.read_download_report(raw_dir)["skipped"] + [asdict(s) for s in skipped + dropped],
         }
-        with open(out_dir / "summary.json", "w", encoding="utf-8") as handle:
-            json.dump(summary, handle, indent=2, ensure_ascii=False)
+        with atomic_dir(out_dir) as part:
+            for name, members in splits.items():
+                split.write_manifest(members, part / f"{name}.csv")
+            with open(part / "summary.json", "w", encoding="utf-8") as handle:
+                json.dump(summary, handle, indent=2, ensure_ascii=False)
         if run:
             mlflow.log_metrics({f"{name}_images": count for name, count in summary["counts"].items()})
             mlflow.log_metric("skipped_files", len(summary["skipped"]))

@@ -10,6 +10,7 @@ from pathlib import Path
 import mlflow
 
 from convpipe import params as params_module
+from convpipe.atomic import atomic_dir
 from convpipe.data import records
 from convpipe.errors import run_main
 from convpipe.models import augmentation, build_model
@@ -24,10 +25,10 @@ def main() -> None:
     strategy = distribution(settings.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
     prepared = Path(params.paths.prepared)
-    out_dir = worker_dir(Path(params.paths.train), strategy)
     meta = records.read_meta(prepared)
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if settings.class_weight == "auto" else None
-    with stage_run("train", params) as run:
+    # out_dir is a temporary sibling of paths.train, renamed into place when the stage succeeds.
+    with stage_run("train", params) as run, atomic_dir(worker_dir(Path(params.paths.train), strategy)) as out_dir:
         augment = augmentation(params.augment, params.seed)
         train_ds = records.dataset(prepared, "train", settings.batch_size, params.seed, augment)
         val_ds = records.dataset(prepared, "val", settings.batch_size)

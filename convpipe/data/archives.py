@@ -18,11 +18,13 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from convpipe.data.images import file_sha256
+from convpipe.urls import redact
 
 log = logging.getLogger(__name__)
 
 ALLOWED_SCHEMES = ("file", "http", "https")
-DEFAULT_MAX_BYTES = 20 * 2**30  # 20 GiB
+DEFAULT_MAX_BYTES = 20 * 2**30  # 20 GiB, as params' data.max_download_bytes
+MAX_REDIRECTS = 5
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 _CHUNK = 2**20
 _TIMEOUT_S = 60  # per socket operation, not for the whole download
@@ -32,14 +34,22 @@ class DownloadError(OSError):
     """A download failed; the message names the redacted URL."""
 
 
-def redact(url: str) -> str:
-    """Return url with any user:password replaced by *** and the query string masked."""
-    parts = urllib.parse.urlsplit(url)
-    _, at, host = parts.netloc.rpartition("@")
-    netloc = f"***@{host}" if at else host
-    # Signed URLs (S3, GCS, SAS) carry their secret in the query, so none of it is shown.
-    query = "***" if parts.query else ""
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follow at most MAX_REDIRECTS redirects, and only to http(s): never from a server to file://."""
+
+    max_redirections = MAX_REDIRECTS
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            # Checked before urllib's own check, which lets ftp:// through and names no URL.
+            newurl = urllib.parse.urljoin(req.full_url, location)
+            if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+                raise DownloadError(f"{redact(req.full_url)}: redirected to {redact(newurl)}; "
+                                    "only http:// and https:// redirects are followed")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def fetch(url: str, cache_dir: Path, sha256: str | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Path:
@@ -108,21 +118,27 @@ def _download(request: urllib.request.Request, out, shown: str, max_bytes: int) 
     """Stream the response into out with a progress bar; return the hex sha256 of what was written."""
     digest, received = hashlib.sha256(), 0
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
+        with urllib.request.build_opener(_Redirects).open(request, timeout=_TIMEOUT_S) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length else None
             if total is not None and total > max_bytes:
-                raise ValueError(f"{shown}: {total} bytes exceeds max_bytes={max_bytes}")
+                raise ValueError(f"{shown}: {total} bytes exceeds data.max_download_bytes={max_bytes}")
             name = PurePosixPath(urllib.parse.urlsplit(shown).path).name
             # disable=None turns the bar off when stderr is not a terminal (CI, DVC logs).
             with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name, disable=None) as bar:
                 while chunk := response.read(_CHUNK):
                     received += len(chunk)
                     if received > max_bytes:
-                        raise ValueError(f"{shown}: more than max_bytes={max_bytes} bytes")
+                        raise ValueError(f"{shown}: more than data.max_download_bytes={max_bytes} bytes")
                     digest.update(chunk)
                     out.write(chunk)
                     bar.update(len(chunk))
+    except DownloadError:
+        raise
+    except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400 and "infinite loop" in str(exc.msg):  # urllib's words for a loop or long chain
+            raise DownloadError(f"{shown}: more than {MAX_REDIRECTS} redirects") from None
+        raise DownloadError(f"{shown}: download failed: HTTP {exc.code} {exc.reason}") from None
     except (OSError, http.client.HTTPException) as exc:
         # from None: the chained exception may carry the unredacted URL.
         raise DownloadError(f"{shown}: download failed: {exc}") from None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,12 +28,15 @@ def _decode(job: tuple[str, str, int, tuple[int, int]]) -> tuple[np.ndarray | No
 def decode_all(records: list[Record], color_mode: str, max_pixels: int, size: tuple[int, int],
                workers: int) -> Iterator[tuple[Record, np.ndarray | None, list[str] | str]]:
     """Decode and resize in worker threads, yielding (record, pixels or None, notes or reason) in order."""
-    jobs = [(r.path, color_mode, max_pixels, tuple(size)) for r in records]
     # Threads, not processes: Pillow releases the GIL while decoding and resizing, and a process pool
     # would have to re-import TensorFlow (spawn) or fork a process that already runs its threads.
+    # Work goes out a window at a time, so memory stays flat however many images the split holds.
+    window = max(workers, 1) * 32
     with ThreadPoolExecutor(workers) as pool:
-        for record, (pixels, info) in zip(records, pool.map(_decode, jobs)):
-            yield record, pixels, info
+        for start in range(0, len(records), window):
+            chunk = records[start:start + window]
+            jobs = [(r.path, color_mode, max_pixels, tuple(size)) for r in chunk]
+            yield from ((record, *result) for record, result in zip(chunk, pool.map(_decode, jobs)))
 
 
 @dataclass
@@ -86,7 +90,9 @@ def _example(pixels: np.ndarray, label: int) -> bytes:
         "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[pixels.tobytes()])),
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic: protobuf map order otherwise varies between processes, so equal shards would
+    # differ byte-wise and DVC would see a changed output on every re-run.
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def read_meta(prepared_dir: Path) -> dict:
@@ -108,16 +114,28 @@ def dataset(prepared_dir: Path, split: str, batch_size: int, shuffle_seed: int |
 
     def parse(serialized):
         example = tf.io.parse_single_example(serialized, spec)
-        image = tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), shape)
-        return tf.cast(image, tf.float32), example["label"]
+        return tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), shape), example["label"]
 
-    ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    def to_float(images, labels):
+        images = tf.cast(images, tf.float32)
+        return (augment(images, training=True) if augment is not None else images), labels
+
+    count, fits = meta["counts"][split]["total"], cache_budget() // int(np.prod(shape))
+    ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    # Decoded pixels are cached as uint8 (a quarter of float32) when they fit the memory budget;
+    # otherwise each epoch re-reads the shards, which hold raw pixels and need no image decoding,
+    # and the shuffle buffer is capped at what fits.
+    if count <= fits:
+        ds = ds.cache()
     if shuffle_seed is not None:
-        ds = ds.shuffle(meta["counts"][split]["total"], seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if augment is not None:
-        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.shuffle(max(min(count, fits), 1), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def cache_budget() -> int:
+    """Bytes of decoded pixels a split may keep in memory: a quarter of this machine's RAM."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
 
 def arrays(prepared_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:

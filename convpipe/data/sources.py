@@ -9,6 +9,7 @@ from PIL import Image
 
 from convpipe.data import archives, folder_source, layout
 from convpipe.data.images import Skipped
+from convpipe.urls import redact_source
 
 CACHE_DIR = Path(".convpipe")  # downloads and extracted archives, outside DVC's outputs
 
@@ -27,12 +28,12 @@ def fetch(data, raw_dir: Path) -> dict[str, int]:
         skipped = folder_source.copy_tree(folder_source.find_layout(Path(where).expanduser()), raw_dir)
         counts = _count(raw_dir)
     else:  # url, checked by the params schema
-        archive = archives.fetch(where, CACHE_DIR / "downloads", data.sha256)
+        archive = archives.fetch(where, CACHE_DIR / "downloads", data.sha256, data.max_download_bytes)
         extracted = CACHE_DIR / "extracted" / archive.name
         root = archives.single_root(extracted) if extracted.exists() else archives.extract(archive, extracted)
         skipped = folder_source.copy_tree(folder_source.find_layout(root), raw_dir)
         counts = _count(raw_dir)
-    layout.write_download_report(raw_dir, {"source": archives.redact(data.source), "counts": counts,
+    layout.write_download_report(raw_dir, {"source": redact_source(data.source), "counts": counts,
                                            "skipped": [asdict(s) for s in skipped]})
     return counts
 

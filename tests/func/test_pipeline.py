@@ -70,6 +70,10 @@ def test_mlflow_holds_one_grouped_run_per_stage(project):
         assert child.data.params["train.learning_rate"] == str(0.002)
         assert child.data.tags["mlflow.source.git.commit"]
         assert client.list_artifacts(child.info.run_id), f"{stage} logged no artifacts"
+        assert {"startup_s", "stage_wall_s", "cpu_s", "peak_rss_mb"} <= set(child.data.metrics)
+        # TensorFlow costs seconds to import and hundreds of MB: stages that need no model must not load it.
+        expected = "False" if stage in ("download", "split", "report") else "True"
+        assert child.data.tags["convpipe.imported_tensorflow"] == expected, stage
     history = client.get_metric_history(children["train"].info.run_id, "val_loss")
     assert len(history) == 2  # one point per epoch
     assert parents[0].data.metrics["test.accuracy"] == children["evaluate"].data.metrics["test.accuracy"]

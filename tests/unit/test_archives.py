@@ -69,7 +69,7 @@ def test_cached_file_is_reused_without_reading_the_source(tmp_path):
 
 def test_size_limit_is_enforced_while_streaming(tmp_path):
     archive = make_zip(tmp_path / "pets.zip")
-    with pytest.raises(ValueError, match="exceeds max_bytes=10"):
+    with pytest.raises(ValueError, match="exceeds data.max_download_bytes=10"):
         fetch(archive.as_uri(), tmp_path / "cache", None, max_bytes=10)
     assert leftovers(tmp_path / "cache") == []
 
@@ -128,7 +128,7 @@ def test_http_credentials_go_in_a_header_and_never_in_messages(tmp_path, server,
 def test_size_limit_holds_without_content_length(tmp_path, server, monkeypatch):
     monkeypatch.setattr(_Server, "body", b"x" * 5000)
     monkeypatch.setattr(_Server, "send_length", False)
-    with pytest.raises(ValueError, match="more than max_bytes=1000 bytes"):
+    with pytest.raises(ValueError, match="more than data.max_download_bytes=1000 bytes"):
         fetch(f"http://{server}/big.zip", tmp_path / "cache", None, max_bytes=1000)
     assert leftovers(tmp_path / "cache") == []
 

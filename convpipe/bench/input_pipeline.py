@@ -1,0 +1,106 @@
+"""Training throughput of the default model fed by convpipe's tf.data pipeline, by in-memory tensors,
+and by the books' loader (`image_dataset_from_directory` over the image files, no cache)."""
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from convpipe import params as params_module
+from convpipe.data import records
+from convpipe.models import augmentation, build_model
+from convpipe.training import compile_model, seed_everything
+
+# The first epoch traces the step and fills the cache; the fastest of the others is the rate, since
+# anything else running on the machine can only slow an epoch down.
+EPOCHS = 4
+
+
+class EpochTimes(tf.keras.callbacks.Callback):
+    """Wall time of each epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def images_per_second(params, meta: dict, ds, images: int, epochs: int = EPOCHS) -> float:
+    """Train a fresh default model on `ds`; images per second in the fastest epoch after the first."""
+    seed_everything(params.seed)
+    model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
+    compile_model(model, params.train.learning_rate)
+    timer = EpochTimes()
+    model.fit(ds, epochs=epochs, verbose=0, callbacks=[timer])
+    return images / min(timer.times[1:])
+
+
+def efficiency(repo: Path) -> dict:
+    """The real pipeline (shards, augmentation) against the same model fed from in-memory tensors."""
+    params = params_module.load(repo / "params.yaml")
+    prepared = repo / params.paths.prepared
+    meta = records.read_meta(prepared)
+    batch = params.train.batch_size
+    augment = augmentation(params.augment, params.seed)
+    x, y = records.arrays(prepared, "train")
+    memory = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache()
+    in_memory = images_per_second(params, meta, memory.prefetch(tf.data.AUTOTUNE), len(x))
+    pipeline = images_per_second(params, meta, records.dataset(prepared, "train", batch, params.seed, augment), len(x))
+    # The same augmentation on in-memory tensors: what reading the shards costs, apart from augmenting.
+    augmented = memory.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    in_memory_augmented = images_per_second(params, meta, augmented.prefetch(tf.data.AUTOTUNE), len(x))
+    return {"train_images": len(x), "image_shape": [*meta["image_size"], meta["channels"]],
+            "pipeline_images_per_s": round(pipeline, 1), "in_memory_images_per_s": round(in_memory, 1),
+            "efficiency": round(pipeline / in_memory, 3),
+            "in_memory_augmented_images_per_s": round(in_memory_augmented, 1),
+            "efficiency_vs_augmented": round(pipeline / in_memory_augmented, 3)}
+
+
+def books_loader(repo: Path, convpipe_rate: float) -> dict:
+    """Epoch time with `image_dataset_from_directory` over the train split's files, against convpipe's rate."""
+    params = params_module.load(repo / "params.yaml")
+    prepared = repo / params.paths.prepared
+    meta = records.read_meta(prepared)
+    folder = _train_folder(repo, Path(params.paths.split) / "train.csv", repo / ".bench" / "books_train")
+    batch = params.train.batch_size
+    augment = augmentation(params.augment, params.seed)
+    books = tf.keras.utils.image_dataset_from_directory(
+        folder, image_size=tuple(meta["image_size"]), batch_size=batch, seed=params.seed,
+        color_mode="grayscale" if meta["channels"] == 1 else "rgb", class_names=meta["class_names"])
+    books = books.map(lambda x, y: (augment(x, training=True), y))
+    images = meta["counts"]["train"]["total"]
+    books_rate = images_per_second(params, meta, books, images)
+    ours = records.dataset(prepared, "train", batch, params.seed, augment)
+    return {"train_images": images, "books_epoch_s": round(images / books_rate, 3),
+            "convpipe_epoch_s": round(images / convpipe_rate, 3), "speedup": round(convpipe_rate / books_rate, 2),
+            "books_loader_alone_images_per_s": round(images / _second_pass(books), 1),
+            "convpipe_loader_alone_images_per_s": round(images / _second_pass(ours), 1)}
+
+
+def _second_pass(ds) -> float:
+    """Seconds to iterate `ds` once with no model, after a first pass (which fills convpipe's cache)."""
+    for _ in ds:
+        pass
+    start = time.perf_counter()
+    for _ in ds:
+        pass
+    return time.perf_counter() - start
+
+
+def _train_folder(repo: Path, manifest: Path, dest: Path) -> Path:
+    """The train split's image files as class folders (hard links), the layout the books' loader reads."""
+    with open(repo / manifest, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            source = repo / row["path"] if not Path(row["path"]).is_absolute() else Path(row["path"])
+            target = dest / row["label"] / source.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                os.link(source, target)
+    return dest

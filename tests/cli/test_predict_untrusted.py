@@ -1,0 +1,51 @@
+"""`convpipe predict` on untrusted input: models with Python code are refused; hostile images fail one by one."""
+import json
+
+import numpy as np
+from PIL import Image
+
+import convpipe  # noqa: F401  (Keras 2 before TensorFlow)
+import tensorflow as tf
+from convpipe.cli import main
+from tests import dirty_images as dirty
+
+
+def small_model(*extra_layers) -> tf.keras.Model:
+    inputs = tf.keras.Input((8, 8, 1))
+    x = inputs
+    for layer in extra_layers:
+        x = layer(x)
+    outputs = tf.keras.layers.Dense(3, activation="softmax")(tf.keras.layers.Flatten()(x))
+    return tf.keras.Model(inputs, outputs)
+
+
+def test_a_keras_file_with_a_python_lambda_is_refused_and_never_run(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    target = str(marker)
+    # Would create the marker file whenever the layer runs: at save time here, and on load if unsafe.
+    evil = small_model(tf.keras.layers.Lambda(lambda t: t + 0 * len(str(open(target, "w")))))
+    evil.save(tmp_path / "evil.keras")
+    marker.unlink()
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    assert main(["predict", str(image), "--model", str(tmp_path / "evil.keras")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"convpipe predict: error: {tmp_path / 'evil.keras'}: refused: it holds Python code (a Lambda "
+                   "layer), which could run anything; models are loaded in Keras safe mode\n")
+    assert not marker.exists()
+
+
+def test_hostile_images_fail_one_by_one_and_the_rest_are_predicted(tmp_path, capsys):
+    small_model().save(tmp_path / "model.keras")
+    files = [dirty.good_jpeg(tmp_path), dirty.bomb_png(tmp_path, size=(60000, 60000)),
+             dirty.truncated_jpeg(tmp_path), dirty.corrupt_png(tmp_path), dirty.text_as_jpg(tmp_path),
+             dirty.empty_file(tmp_path), dirty.grayscale_png(tmp_path)]
+    code = main(["predict", *map(str, files), "--model", str(tmp_path / "model.keras"), "--json"])
+    assert code == 1
+    results = {r["path"]: r for r in json.loads(capsys.readouterr().out)}
+    assert list(results) == [str(f) for f in files]
+    predicted = [p for p, r in results.items() if "top_k" in r]
+    assert predicted == [str(files[0]), str(files[-1])]
+    assert results[str(files[1])]["error"].startswith("decompression bomb: Image size (3600000000 pixels) exceeds limit")
+    for bad in files[2:-1]:
+        assert results[str(bad)]["error"], bad

@@ -145,7 +145,9 @@ def mlflow_server(backend_store_uri: str, artifacts_destination: Path | str, env
     """
     port = port or free_port()
     uri = f"http://127.0.0.1:{port}"
-    log = Path(tempfile.mkstemp(prefix="mlflow-server-", suffix=".log")[1])
+    descriptor, name = tempfile.mkstemp(prefix="mlflow-server-", suffix=".log")
+    os.close(descriptor)
+    log = Path(name)
     command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1", "--backend-store-uri", backend_store_uri,
                "--serve-artifacts", "--artifacts-destination", str(artifacts_destination)]

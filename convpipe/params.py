@@ -31,6 +31,7 @@ class Paths(Section):
     train: str
     finetune: str
     export: str
+    index: str
     reports: str
 
 
@@ -49,6 +50,8 @@ class Data(Section):
     test_fraction: Fraction
     max_pixels: PositiveInt = 89_478_485
     shard_size: PositiveInt = 2000
+    near_duplicate_hash: Literal["phash", "dhash"] = "phash"
+    near_duplicate_distance: Annotated[int, Field(ge=0, le=32)] = 1
 
     @field_validator("source")
     @classmethod
@@ -124,6 +127,14 @@ class Evaluate(Section):
     tsne_points: Annotated[int, Field(ge=10, le=5000)] = 500
 
 
+class Index(Section):
+    exact_max: PositiveInt = 50_000
+    hnsw_neighbors: Annotated[int, Field(ge=4, le=256)] = 32
+    ef_search: Annotated[int, Field(ge=1, le=4096)] = 128
+    k: Annotated[int, Field(ge=1, le=100)] = 10
+    queries_shown: Annotated[int, Field(ge=1, le=50)] = 8
+
+
 EXPORT_FORMATS = ("savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8",
                   "tflite_qat_int8", "tflite_pruned_int8", "onnx")
 
@@ -181,6 +192,7 @@ class Params(Section):
     train: Train
     finetune: Finetune
     evaluate: Evaluate
+    index: Index
     export: Export
     tracking: Tracking
     gate: Gate

@@ -57,9 +57,26 @@ def data_summary(data: dict) -> list[str]:
     lines += [f"- `{s['path']}`: {s['reason']}" for s in skipped[:SKIPPED_SHOWN]]
     if len(skipped) > SKIPPED_SHOWN:
         lines.append(f"- … and {len(skipped) - SKIPPED_SHOWN} more (see `data.json`)")
+    lines += near_duplicates(data.get("near_duplicates"))
     if data.get("notes"):
         lines.append(f"\nImages used after a fix-up (e.g. EXIF rotation, palette): {len(data['notes'])} "
                      "(see `data.json`).")
+    return lines
+
+
+def near_duplicates(near: dict | None) -> list[str]:
+    """How many near-duplicate groups the split kept together, and the picture of a few."""
+    if not near:
+        return []
+    if near["distance"] == 0:
+        return ["", "Near-duplicate grouping is off (`data.near_duplicate_distance: 0`)."]
+    lines = ["", f"Near-duplicates ({near['hash']}, at most {near['distance']} bit(s) apart): **{near['groups']}** "
+             f"group(s) of {near['images_in_groups']} images, each kept in one split; "
+             f"{near['crossed_splits_before_grouping']} would have straddled splits without grouping"
+             + (f", {near['groups_with_two_labels']} hold images of two labels" if near["groups_with_two_labels"]
+                else "") + " (see `data.json`)."]
+    if near["groups"]:
+        lines += ["", "![near-duplicate groups](near_duplicates.png)"]
     return lines
 
 

@@ -13,6 +13,8 @@ FIGURES = {
     "gradcam.png": "Grad-CAM: the regions of the last feature map that raise the predicted class's score.",
     "filters.png": "The first convolution's filters.",
     "tsne.png": "t-SNE map of the penultimate layer's embeddings of the test images, coloured by true class.",
+    "retrieval.png": "Image search: test images (left) and their five nearest training images in the embedding "
+                     "index, with label and cosine similarity.",
 }
 SKIPPED_SHOWN = 20  # skipped files listed by name; the rest are counted
 
@@ -36,6 +38,18 @@ def headline(metrics: dict) -> list[str]:
              sum(c["support"] for c in m["per_class"].values())]
             for split, m in metrics.items()]
     return _table(header, rows)
+
+
+def retrieval(scores: dict | None) -> list[str]:
+    """The embedding index's search quality on test queries, beside the softmax accuracy."""
+    if not scores:
+        return []
+    k = scores["k"]
+    return ["", f"Test images as queries of the {scores['index']} index of {scores['indexed_images']} training "
+            "images (penultimate-layer embeddings, cosine similarity; relevant = same label):", "",
+            *_table([f"precision@{k}", f"mAP@{k}", f"{k}-NN accuracy", "softmax accuracy"],
+                    [[_number(scores["precision_at_k"]), _number(scores["map_at_k"]),
+                      _number(scores["knn_accuracy"]), _number(scores["softmax_accuracy"])]])]
 
 
 def per_class(metrics: dict) -> list[str]:
@@ -112,7 +126,7 @@ def render(metrics: dict, data: dict, export: dict | None, curve: list[dict], fi
              f"**Test accuracy {test['accuracy']:.2%}**, macro F1 {test['macro_f1']:.4f}, "
              f"expected calibration error {test['ece']:.4f}. Numbers: [metrics.json](metrics.json), "
              "[data.json](data.json), [export.json](export.json); plot data in [plots/](plots/).", "",
-             "## Headline metrics", "", *headline(metrics), "",
+             "## Headline metrics", "", *headline(metrics), *retrieval(test.get("retrieval")), "",
              "## Data", "", *data_summary(data), "",
              "## Training", "", "Train (new model), then finetune (top layers unfrozen, lower learning rate):",
              "", *phases(curve), ""]

@@ -38,7 +38,7 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def build(vectors: np.ndarray, exact_max: int, hnsw_neighbors: int = 32, ef_search: int = 128,
-          ef_construction: int = 80) -> faiss.Index:
+          ef_construction: int = 200) -> faiss.Index:
     """An inner-product index over unit vectors: exact when there are at most exact_max, else HNSW."""
     vectors = normalise(vectors)
     dim = vectors.shape[1]
@@ -88,8 +88,6 @@ def load(index_dir: Path) -> Loaded:
     index = faiss.read_index(str(index_dir / INDEX_FILE))
     if index.ntotal != len(rows):
         raise ValueError(f"{index_dir / ITEMS_FILE}: {len(rows)} rows for an index of {index.ntotal} vectors")
-    if isinstance(index, faiss.IndexHNSW) and "ef_search" in info:
-        index.hnsw.efSearch = info["ef_search"]  # not stored in the index file
     return Loaded(index, [r["path"] for r in rows], [r["label"] for r in rows], info)
 
 
@@ -131,7 +129,7 @@ def query_metrics(loaded: Loaded, query_labels: list[str], similarities: np.ndar
 
 
 def benchmark(sizes: tuple[int, ...] = (20_000, 100_000), dim: int = 128, seed: int = 0, queries: int = 1_000,
-              k: int = 10, hnsw_neighbors: int = 32, ef_search: int = 128) -> dict:
+              k: int = 10, hnsw_neighbors: int = 32, ef_search: int = 128, ef_construction: int = 200) -> dict:
     """Build and query times of the exact and the HNSW index on synthetic vectors, and HNSW's recall@k against
     exact search: {..settings.., "sizes": {size: {"exact": {...}, "hnsw": {...}}}}. Prints nothing.
 
@@ -151,7 +149,7 @@ def benchmark(sizes: tuple[int, ...] = (20_000, 100_000), dim: int = 128, seed: 
         row, truth = {}, None
         for name, exact_max in (("exact", size), ("hnsw", 0)):
             start = time.perf_counter()
-            index = build(data, exact_max, hnsw_neighbors, ef_search)
+            index = build(data, exact_max, hnsw_neighbors, ef_search, ef_construction)
             built = time.perf_counter() - start
             start = time.perf_counter()
             _, ids = search(index, query, k)
@@ -166,4 +164,5 @@ def benchmark(sizes: tuple[int, ...] = (20_000, 100_000), dim: int = 128, seed: 
                          "query_single_ms": 1000 * single, f"recall_at_{k}": float(recall)}
         results[size] = row
     return {"dim": dim, "queries": queries, "k": k, "hnsw_neighbors": hnsw_neighbors, "ef_search": ef_search,
+            "ef_construction": ef_construction,
             "threads": faiss.omp_get_max_threads(), "sizes": results}

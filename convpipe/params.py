@@ -131,6 +131,7 @@ class Index(Section):
     exact_max: PositiveInt = 50_000
     hnsw_neighbors: Annotated[int, Field(ge=4, le=256)] = 32
     ef_search: Annotated[int, Field(ge=1, le=4096)] = 128
+    ef_construction: Annotated[int, Field(ge=1, le=4096)] = 200
     k: Annotated[int, Field(ge=1, le=100)] = 10
     queries_shown: Annotated[int, Field(ge=1, le=50)] = 8
 

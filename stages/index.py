@@ -44,11 +44,12 @@ def main() -> None:
         train = split.read_manifest(Path(params.paths.split) / "train.csv")
         kept, pixels, rejected = decode(train, data.color_mode, data.max_pixels, tuple(data.image_size))
         vectors = embedder.predict(pixels, batch_size=BATCH_SIZE, verbose=0)
-        built = index.build(vectors, settings.exact_max, settings.hnsw_neighbors, settings.ef_search)
+        built = index.build(vectors, settings.exact_max, settings.hnsw_neighbors, settings.ef_search,
+                            settings.ef_construction)
         shutil.rmtree(out_dir, ignore_errors=True)
         index.save(out_dir, built, [r.path for r in kept], [r.label for r in kept],
                    {"image_size": list(data.image_size), "color_mode": data.color_mode,
-                    "ef_search": settings.ef_search, "rejected_images": rejected})
+                    "rejected_images": rejected})
         embedder.save(out_dir / index.EMBEDDER_FILE)
         mlflow.log_metrics({"indexed_images": built.ntotal, "rejected_images": rejected,
                             "embedding_dimensions": built.d})

@@ -5,6 +5,7 @@ Writes: paths.split/{train,val,test}.csv and summary.json (with the near-duplica
 paths.reports/near_duplicates.png (a few groups, drawn).
 """
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -28,7 +29,7 @@ def find_groups(unique: list[split.Record], kind: str, distance: int, max_pixels
     """Near-duplicate groups of `unique` (indices into it); none when distance is 0."""
     if distance == 0:
         return []
-    hashes = [near_duplicates.perceptual_hash(r.path, kind, max_pixels) for r in unique]
+    hashes = near_duplicates.hash_all([r.path for r in unique], kind, max_pixels, os.cpu_count() or 1)
     return near_duplicates.group(hashes, distance)
 
 

@@ -8,6 +8,7 @@ one block), so the work grows with the number of candidate pairs, not with all p
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,12 @@ def perceptual_hash(path: Path | str, kind: str, max_pixels: int) -> int | None:
     except (ImageRejected, OSError):
         return None
     return int(str(HASHES[kind](image)), 16)
+
+
+def hash_all(paths: list[str], kind: str, max_pixels: int, workers: int) -> list[int | None]:
+    """perceptual_hash() of every path, in order, in worker threads (Pillow and the DCT release the GIL)."""
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda path: perceptual_hash(path, kind, max_pixels), paths))
 
 
 def close_pairs(hashes: np.ndarray, distance: int) -> dict[tuple[int, int], int]:

@@ -33,6 +33,11 @@ def find_groups(unique: list[split.Record], kind: str, distance: int, max_pixels
     return near_duplicates.group(hashes, distance)
 
 
+def split_of(splits: dict[str, list[split.Record]]) -> dict[str, str]:
+    """{path: split name}."""
+    return {r.path: name for name, members in splits.items() for r in members}
+
+
 def draw(listed: list[dict], max_pixels: int, path: Path) -> None:
     """The first groups, one row each, every image captioned with its label, split and file name."""
     rows, captions = [], []
@@ -55,10 +60,6 @@ def main() -> None:
         fixed = layout.read_source_splits(raw_dir) if data.keep_source_splits else {}
         groups = find_groups(unique, data.near_duplicate_hash, data.near_duplicate_distance, data.max_pixels)
         grouped = [[unique[i] for i in g.members] for g in groups]
-
-        def split_of(splits: dict) -> dict[str, str]:
-            return {r.path: name for name, members in splits.items() for r in members}
-
         ungrouped = split.assign(unique, data.val_fraction, data.test_fraction, params.seed, data.max_per_class, fixed)
         splits = split.assign(unique, data.val_fraction, data.test_fraction, params.seed, data.max_per_class, fixed,
                               grouped)

@@ -88,16 +88,12 @@ def group(hashes: list[int | None], distance: int) -> list[Group]:
     for i, j, _ in linked:
         parent[root(i)] = root(j)
     members: dict[int, list[int]] = {}
-    for i, j, _ in linked:
-        members.setdefault(root(i), [])
-    for i in range(len(hashes)):
-        if root(i) in members:
-            members[root(i)].append(i)
-    by_root: dict[int, list[tuple[int, int, int]]] = {r: [] for r in members}
+    for i in sorted({end for i, j, _ in linked for end in (i, j)}):
+        members.setdefault(root(i), []).append(i)
+    links: dict[int, list[tuple[int, int, int]]] = {}
     for i, j, d in linked:
-        by_root[root(i)].append((i, j, d))
-    return sorted((Group(tuple(m), tuple(by_root[r])) for r, m in members.items()), key=lambda g: g.members)
-
+        links.setdefault(root(i), []).append((i, j, d))
+    return sorted((Group(tuple(m), tuple(links[r])) for r, m in members.items()), key=lambda g: g.members)
 
 def crossed(groups: list[list[str]], split_of: dict[str, str]) -> int:
     """How many groups (lists of paths) have members in more than one split."""

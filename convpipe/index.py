@@ -122,9 +122,10 @@ def retrieval_metrics(query_labels: np.ndarray, neighbour_labels: np.ndarray, si
 
 def query_metrics(loaded: Loaded, query_labels: list[str], similarities: np.ndarray, ids: np.ndarray) -> dict:
     """retrieval_metrics() of queries with known labels against what the index holds, and the index's kind."""
-    indexed = np.array(loaded.labels)
+    indexed = np.array(loaded.labels, dtype=object)
     relevant = np.array([(indexed == label).sum() for label in query_labels])
-    return {**retrieval_metrics(np.array(query_labels), indexed[ids], similarities, relevant),
+    neighbours = np.where(ids >= 0, indexed[ids], None)  # HNSW may return fewer than k: -1, never relevant
+    return {**retrieval_metrics(np.array(query_labels, dtype=object), neighbours, similarities, relevant),
             "index": loaded.info["kind"], "indexed_images": loaded.index.ntotal}
 
 

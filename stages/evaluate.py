@@ -83,7 +83,8 @@ def draw_neighbours(loaded: index.Loaded, test: dict, names: list[str], similari
     rows, captions = [], []
     for q in shown:
         top = [i for i in ids[q][:5] if i >= 0]
-        rows.append([test["images"][q]] + [resize(load_image(Path(loaded.paths[i]), mode, 10**9)[0], size)
+        # No pixel limit: the index stage has decoded these very files under data.max_pixels already.
+        rows.append([test["images"][q]] + [resize(load_image(Path(loaded.paths[i]), mode, 10**12)[0], size)
                                            .astype(np.float32) for i in top])
         captions.append([f"query: {names[test['labels'][q]]}"] +
                         [f"{loaded.labels[i]} ({sim:.3f})" for i, sim in zip(top, similarities[q])])

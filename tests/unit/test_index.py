@@ -57,3 +57,10 @@ def test_retrieval_metrics_by_hand():
 
 def test_knn_ties_go_to_the_larger_summed_similarity():
     assert list(index.knn_vote(np.array([["a", "b"]]), np.array([[0.5, 0.9]]))) == ["b"]
+
+
+def test_missing_neighbours_count_as_not_relevant():
+    loaded = index.Loaded(index.build(clustered(3), exact_max=10), ["p0", "p1", "p2"], ["a", "b", "b"], {"kind": "hnsw"})
+    scores = index.query_metrics(loaded, ["b"], np.array([[0.9, 0.8, -np.inf]]), np.array([[1, 2, -1]]))
+    assert scores["precision_at_k"] == pytest.approx(2 / 3) and scores["map_at_k"] == pytest.approx(1.0)
+    assert scores["knn_accuracy"] == 1.0

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from convpipe import predict, similar
+from convpipe import predict
 
 
 def add_parser(subparsers) -> None:
@@ -23,6 +23,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print matches, per-file errors to stderr; 0 when every file was answered, 1 otherwise."""
+    from convpipe import similar  # FAISS loads for this subcommand only, not for every `convpipe` call
+
     if args.k < 1:
         raise ValueError(f"-k must be at least 1, got {args.k}")
     files, passed_over = predict.expand(args.images)

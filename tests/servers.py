@@ -6,6 +6,7 @@ address and always terminates it.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -55,11 +56,12 @@ def _process(args: list[str], health_url: str, env: dict | None) -> Iterator[sub
         _wait_until_up(health_url, process, log)
         yield process
     finally:
-        process.terminate()
+        # The server's own session: its workers (uvicorn's, for MLflow) stop with it.
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.unlink(missing_ok=True)
 

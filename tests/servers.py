@@ -48,7 +48,9 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: floa
 @contextmanager
 def _process(args: list[str], health_url: str, env: dict | None) -> Iterator[subprocess.Popen]:
     # The server's output goes to a log file, shown when it fails to come up.
-    log = Path(tempfile.mkstemp(prefix="server-", suffix=".log")[1])
+    descriptor, name = tempfile.mkstemp(prefix="server-", suffix=".log")
+    os.close(descriptor)
+    log = Path(name)
     with open(log, "w", encoding="utf-8") as handle:
         process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
                                    start_new_session=True)

@@ -176,6 +176,7 @@ def test_mlflow_artifacts_are_in_the_bucket_and_the_champion_loads_through_the_s
     keys = servers.list_keys(s3, BUCKET, "mlflow/")
     for name in ("metrics.json", "export.json", "report.md", "MLmodel", "model.keras"):
         assert any(key.endswith(f"/{name}") for key in keys), f"no {name} under s3://{BUCKET}/mlflow"
+    assert not (clone_a / "mlflow.db").exists() and not (clone_a / "mlartifacts").exists()  # nothing stayed local
     run(sys.executable, "-m", "convpipe", "gate", "--promote", cwd=clone_a, env=env)
 
     images = digit_images()[:50]

@@ -222,6 +222,7 @@ def test_an_unreachable_remote_or_a_wrong_key_fails_clearly_and_loses_nothing(cl
 def test_an_interrupted_push_completes_when_run_again(clone_a, env, s3):
     dvc("remote", "add", "--local", "spare", f"s3://{BUCKET}/spare", cwd=clone_a, env=env)
     dvc("remote", "modify", "--local", "spare", "endpointurl", s3, cwd=clone_a, env=env)
+    before = snapshot(clone_a, env)
     push = subprocess.Popen(["dvc", "push", "-r", "spare", "-j", "1"], cwd=clone_a, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while push.poll() is None and len(servers.list_keys(s3, BUCKET, "spare/")) < 20:
@@ -232,6 +233,7 @@ def test_an_interrupted_push_completes_when_run_again(clone_a, env, s3):
     assert "new:" in output(dvc("status", "--cloud", "-r", "spare", cwd=clone_a, env=env))
     dvc("push", "-r", "spare", cwd=clone_a, env=env)
     assert "in sync" in output(dvc("status", "--cloud", "-r", "spare", cwd=clone_a, env=env))
+    assert snapshot(clone_a, env) == before
 
 
 def test_a_stage_names_the_tracking_server_it_cannot_reach(clone_a, env):

@@ -19,6 +19,10 @@ from convpipe.params import Params
 PIPELINE_TAG = "convpipe.pipeline"
 
 
+class TrackingUnavailable(ConnectionError):
+    """The MLflow tracking server, or the artifact store behind it, could not be reached or failed a request."""
+
+
 def project_root(start: Path | None = None) -> Path:
     """The repository root, also from inside a queued `dvc exp` run's temporary copy."""
     path = (start or Path.cwd()).resolve()
@@ -65,20 +69,47 @@ def _parent_run_id(client, experiment_id: str, params: Params) -> str:
 
 @contextmanager
 def stage_run(stage: str, params: Params) -> Iterator[object]:
-    """An MLflow run for `stage`, nested under this execution's parent run, with all params logged."""
-    import mlflow
+    """An MLflow run for `stage`, nested under this execution's parent run, with all params logged.
 
-    mlflow.set_tracking_uri(tracking_uri())
-    experiment = mlflow.set_experiment(params.tracking.experiment)
-    parent_id = _parent_run_id(mlflow.MlflowClient(), experiment.experiment_id, params)
-    tags = {"convpipe.stage": stage, PIPELINE_TAG: pipeline_key(params),
-            "mlflow.source.git.commit": git_commit()}
-    with mlflow.start_run(run_name=stage, parent_run_id=parent_id, tags=tags) as run:
-        mlflow.log_params(params.flat())
-        mlflow.log_metric("startup_s", time.perf_counter() - convpipe.STARTED)
-        yield run
-        mlflow.log_metrics(process_costs())
-        mlflow.set_tag("convpipe.imported_tensorflow", "tensorflow" in sys.modules)
+    When the tracking server or its artifact store cannot be reached, raises TrackingUnavailable naming
+    the tracking URI (one readable line from the stage) instead of MLflow's traceback.
+    """
+    import mlflow
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri()
+    try:
+        mlflow.set_tracking_uri(uri)
+        experiment = mlflow.set_experiment(params.tracking.experiment)
+        parent_id = _parent_run_id(mlflow.MlflowClient(), experiment.experiment_id, params)
+        tags = {"convpipe.stage": stage, PIPELINE_TAG: pipeline_key(params),
+                "mlflow.source.git.commit": git_commit()}
+        with mlflow.start_run(run_name=stage, parent_run_id=parent_id, tags=tags) as run:
+            mlflow.log_params(params.flat())
+            mlflow.log_metric("startup_s", time.perf_counter() - convpipe.STARTED)
+            yield run
+            mlflow.log_metrics(process_costs())
+            mlflow.set_tag("convpipe.imported_tensorflow", "tensorflow" in sys.modules)
+    except (MlflowException, requests.RequestException) as err:
+        # MLflow reports transport failures and server-side (5xx) errors as INTERNAL_ERROR; other codes
+        # (a bad parameter, a missing run) are bugs here and keep their traceback.
+        if getattr(err, "error_code", "INTERNAL_ERROR") != "INTERNAL_ERROR":
+            raise
+        raise TrackingUnavailable(f"MLflow at {uri} (tracking server or its artifact store) failed: "
+                                  f"{_first_failure(err)}") from None
+
+
+def _first_failure(err: Exception) -> str:
+    # Closing the run after a failed upload fails too, raising a second error while the first is handled:
+    # the earliest MLflow error in the chain is the one that explains.
+    from mlflow.exceptions import MlflowException
+
+    first = err
+    while (err := err.__context__) is not None:
+        if isinstance(err, MlflowException):
+            first = err
+    return getattr(first, "message", str(first))
 
 
 def process_costs() -> dict[str, float]:

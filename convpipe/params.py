@@ -46,6 +46,7 @@ class Paths(Section):
     train: ProjectPath
     finetune: ProjectPath
     export: ProjectPath
+    index: ProjectPath
     reports: ProjectPath
 
 
@@ -65,6 +66,8 @@ class Data(Section):
     max_pixels: Annotated[int, Field(gt=0, le=2**30)] = 89_478_485
     shard_size: Annotated[int, Field(gt=0, le=1_000_000)] = 2000
     max_download_bytes: Annotated[int, Field(gt=0, le=2**40)] = 20 * 2**30
+    near_duplicate_hash: Literal["phash", "dhash"] = "phash"
+    near_duplicate_distance: Annotated[int, Field(ge=0, le=32)] = 1
 
     @field_validator("source")
     @classmethod
@@ -140,6 +143,15 @@ class Evaluate(Section):
     tsne_points: Annotated[int, Field(ge=10, le=5000)] = 500
 
 
+class Index(Section):
+    exact_max: Annotated[int, Field(gt=0, le=100_000_000)] = 50_000
+    hnsw_neighbors: Annotated[int, Field(ge=4, le=256)] = 32
+    ef_search: Annotated[int, Field(ge=1, le=4096)] = 128
+    ef_construction: Annotated[int, Field(ge=1, le=4096)] = 200
+    k: Annotated[int, Field(ge=1, le=100)] = 10
+    queries_shown: Annotated[int, Field(ge=1, le=50)] = 8
+
+
 EXPORT_FORMATS = ("savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8",
                   "tflite_qat_int8", "tflite_pruned_int8", "onnx")
 
@@ -198,6 +210,7 @@ class Params(Section):
     train: Train
     finetune: Finetune
     evaluate: Evaluate
+    index: Index
     export: Export
     tracking: Tracking
     gate: Gate

@@ -166,3 +166,21 @@ def tsne(points: np.ndarray, labels: np.ndarray, class_names: list[str], path: P
     ax.set(xticks=[], yticks=[], title="t-SNE of penultimate-layer embeddings (test), by true class")
     ax.legend(fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1, 0.5))
     return _save(fig, path)
+
+
+def image_rows(rows: list[list[np.ndarray]], captions: list[list[str]], title: str, path: Path) -> Path:
+    """One row of images (pixels 0-255, any sizes) per entry, each image with a caption: near-duplicate
+    groups, or a query followed by its nearest neighbours."""
+    columns = max([len(row) for row in rows] + [1])
+    fig, axes = plt.subplots(max(len(rows), 1), columns, figsize=(columns * 1.7, max(len(rows), 1) * 2.0),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, (images, texts) in enumerate(zip(rows, captions)):
+        for c, (image, text) in enumerate(zip(images, texts)):
+            _show(axes[r, c], image)
+            axes[r, c].set_title(text, fontsize=7)
+    if not rows:
+        axes[0, 0].text(0.5, 0.5, "none", ha="center", va="center")
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -104,8 +104,8 @@ def top_k(probabilities: np.ndarray, class_names: tuple[str, ...] | None, k: int
     return tuple((class_names[i] if class_names else str(i), float(probabilities[i])) for i in order)
 
 
-def predict(files: list[Path], loaded: Loaded, prep: Preprocessing, k: int) -> list[Prediction]:
-    """Predictions in the order of `files`; a file that cannot be read gets an error instead."""
+def read_all(files: list[Path], prep: Preprocessing) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """({position: pixels} of the files that decode, {position: why not} of the others)."""
     images, errors = {}, {}
     for index, path in enumerate(files):
         try:
@@ -114,6 +114,12 @@ def predict(files: list[Path], loaded: Loaded, prep: Preprocessing, k: int) -> l
             errors[index] = rejected.reason
         except OSError as err:
             errors[index] = err.strerror or str(err)
+    return images, errors
+
+
+def predict(files: list[Path], loaded: Loaded, prep: Preprocessing, k: int) -> list[Prediction]:
+    """Predictions in the order of `files`; a file that cannot be read gets an error instead."""
+    images, errors = read_all(files, prep)
     probabilities = predict_all(loaded.predict, np.stack(list(images.values()))) if images else []
     if prep.class_names and len(probabilities) and probabilities.shape[1] != len(prep.class_names):
         raise ValueError(f"model has {probabilities.shape[1]} outputs but {len(prep.class_names)} class names")

@@ -13,6 +13,8 @@ FIGURES = {
     "gradcam.png": "Grad-CAM: the regions of the last feature map that raise the predicted class's score.",
     "filters.png": "The first convolution's filters.",
     "tsne.png": "t-SNE map of the penultimate layer's embeddings of the test images, coloured by true class.",
+    "retrieval.png": "Image search: test images (left) and their five nearest training images in the embedding "
+                     "index, with label and cosine similarity.",
 }
 SKIPPED_SHOWN = 20  # skipped files listed by name; the rest are counted
 
@@ -38,6 +40,18 @@ def headline(metrics: dict) -> list[str]:
     return _table(header, rows)
 
 
+def retrieval(scores: dict | None) -> list[str]:
+    """The embedding index's search quality on test queries, beside the softmax accuracy."""
+    if not scores:
+        return []
+    k = scores["k"]
+    return ["", f"Test images as queries of the {scores['index']} index of {scores['indexed_images']} training "
+            "images (penultimate-layer embeddings, cosine similarity; relevant = same label):", "",
+            *_table([f"precision@{k}", f"mAP@{k}", f"{k}-NN accuracy", "softmax accuracy"],
+                    [[_number(scores["precision_at_k"]), _number(scores["map_at_k"]),
+                      _number(scores["knn_accuracy"]), _number(scores["softmax_accuracy"])]])]
+
+
 def per_class(metrics: dict) -> list[str]:
     """Precision, recall, F1 and support of each class on test."""
     return _table(["class", "precision", "recall", "F1", "support"],
@@ -57,9 +71,26 @@ def data_summary(data: dict) -> list[str]:
     lines += [f"- `{s['path']}`: {s['reason']}" for s in skipped[:SKIPPED_SHOWN]]
     if len(skipped) > SKIPPED_SHOWN:
         lines.append(f"- … and {len(skipped) - SKIPPED_SHOWN} more (see `data.json`)")
+    lines += near_duplicates(data.get("near_duplicates"))
     if data.get("notes"):
         lines.append(f"\nImages used after a fix-up (e.g. EXIF rotation, palette): {len(data['notes'])} "
                      "(see `data.json`).")
+    return lines
+
+
+def near_duplicates(near: dict | None) -> list[str]:
+    """How many near-duplicate groups the split kept together, and the picture of a few."""
+    if not near:
+        return []
+    if near["distance"] == 0:
+        return ["", "Near-duplicate grouping is off (`data.near_duplicate_distance: 0`)."]
+    lines = ["", f"Near-duplicates ({near['hash']}, at most {near['distance']} bit(s) apart): **{near['groups']}** "
+             f"group(s) of {near['images_in_groups']} images, each kept in one split; "
+             f"{near['crossed_splits_before_grouping']} would have straddled splits without grouping"
+             + (f", {near['groups_with_two_labels']} hold images of two labels" if near["groups_with_two_labels"]
+                else "") + " (see `data.json`)."]
+    if near["groups"]:
+        lines += ["", "![near-duplicate groups](near_duplicates.png)"]
     return lines
 
 
@@ -95,7 +126,7 @@ def render(metrics: dict, data: dict, export: dict | None, curve: list[dict], fi
              f"**Test accuracy {test['accuracy']:.2%}**, macro F1 {test['macro_f1']:.4f}, "
              f"expected calibration error {test['ece']:.4f}. Numbers: [metrics.json](metrics.json), "
              "[data.json](data.json), [export.json](export.json); plot data in [plots/](plots/).", "",
-             "## Headline metrics", "", *headline(metrics), "",
+             "## Headline metrics", "", *headline(metrics), *retrieval(test.get("retrieval")), "",
              "## Data", "", *data_summary(data), "",
              "## Training", "", "Train (new model), then finetune (top layers unfrozen, lower learning rate):",
              "", *phases(curve), ""]

@@ -31,8 +31,8 @@ HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BA
 DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
-class TrackingError(OSError):
-    """The tracking store is unreachable or failed during a run; the message names its URI."""
+class TrackingUnavailable(ConnectionError):
+    """The MLflow tracking server, or the artifact store behind it, could not be reached or failed a request."""
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -162,27 +162,22 @@ def _first_use_lock(uri: str) -> Iterator[None]:
         os.close(folder)  # releases the lock
 
 
-def _summary(err: Exception, uri: str) -> str:
-    """The first line of an MLflow or HTTP error, short enough for a one-line message, `uri` redacted."""
-    text = str(getattr(err, "message", "") or err).replace(uri, redact(uri)).strip().splitlines()
-    line = text[0] if text else type(err).__name__
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
 @contextmanager
 def stage_run(stage: str, params: Params) -> Iterator[object | None]:
     """An MLflow run for `stage`, nested under this execution's parent run, with all params logged.
 
-    Yields None, after saying so on stderr, when the store is unreachable and tracking.required is false;
-    raises TrackingError, naming the URI, when it is unreachable and required, or fails during the run.
+    The store is checked first: unreachable, this raises TrackingUnavailable naming the URI, or with
+    tracking.required false says "tracking skipped" on stderr and yields None. When the server or its
+    artifact store fails during the run, raises TrackingUnavailable (one readable line from the stage)
+    instead of MLflow's traceback.
     """
     uri = tracking_uri()
     for key, value in HTTP_SETTINGS.items():
         os.environ.setdefault(key, value)
     problem = unreachable(uri)
     if problem and params.tracking.required:
-        raise TrackingError(f"tracking store {redact(uri)} unreachable: {problem} "
-                            "(set tracking.required: false in params.yaml to run without tracking)")
+        raise TrackingUnavailable(f"MLflow at {redact(uri)} unreachable: {problem} "
+                                  "(set tracking.required: false in params.yaml to run without tracking)")
     if problem:
         print(f"{stage}: tracking skipped: {redact(uri)} unreachable: {problem}", file=sys.stderr)
         yield None
@@ -206,7 +201,27 @@ def stage_run(stage: str, params: Params) -> Iterator[object | None]:
             mlflow.log_metrics(process_costs())
             mlflow.set_tag("convpipe.imported_tensorflow", "tensorflow" in sys.modules)
     except (MlflowException, requests.RequestException) as err:
-        raise TrackingError(f"tracking store {redact(uri)} failed during {stage}: {_summary(err, uri)}") from None
+        # MLflow reports transport failures and server-side (5xx) errors as INTERNAL_ERROR; other codes
+        # (a bad parameter, a missing run) are bugs here and keep their traceback.
+        if getattr(err, "error_code", "INTERNAL_ERROR") != "INTERNAL_ERROR":
+            raise
+        raise TrackingUnavailable(f"MLflow at {redact(uri)} (tracking server or its artifact store) failed: "
+                                  f"{_first_failure(err).replace(uri, redact(uri))}") from None
+
+
+def _first_failure(err: Exception) -> str:
+    """The first line of the earliest MLflow error in the chain, at most 300 characters."""
+    # Closing the run after a failed upload fails too, raising a second error while the first is handled:
+    # the earliest MLflow error in the chain is the one that explains.
+    from mlflow.exceptions import MlflowException
+
+    first = err
+    while (err := err.__context__) is not None:
+        if isinstance(err, MlflowException):
+            first = err
+    lines = str(getattr(first, "message", "") or first).strip().splitlines()
+    line = lines[0] if lines else type(first).__name__
+    return line if len(line) <= 300 else line[:297] + "..."
 
 
 def process_costs() -> dict[str, float]:

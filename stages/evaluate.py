@@ -1,6 +1,7 @@
 """evaluate: score the finetuned model on test and val; write metrics, plot data and figures; register it.
 
-Reads params: seed, paths, evaluate, tracking.
+Test images also query the index stage's embedding index: precision@k, mAP@k and k-NN accuracy.
+Reads params: seed, paths, evaluate, index, tracking.
 Writes: paths.reports/metrics.json, paths.reports/plots/*.csv (DVC plot data), paths.reports/figures/*.png;
 logs all of it to MLflow and registers the model as the `candidate` version of tracking.registered_model.
 """
@@ -13,10 +14,11 @@ import mlflow
 import numpy as np
 import tensorflow as tf
 
-from convpipe import evaluation, inspect, plots, registry
+from convpipe import evaluation, index, inspect, plots, registry
 from convpipe import params as params_module
 from convpipe.atomic import atomic_dir, atomic_file
 from convpipe.data import records
+from convpipe.data.images import load_image, resize
 from convpipe.errors import run_main
 from convpipe.params import flatten
 from convpipe.tracking import log_to_parent, stage_run
@@ -74,6 +76,23 @@ def draw_figures(out: Path, model, test: dict, curves: dict, bins: list[dict], e
     plots.tsne(tsne, labels[:len(tsne)], names, out / "tsne.png")
 
 
+def draw_neighbours(loaded: index.Loaded, test: dict, names: list[str], similarities: np.ndarray,
+                    ids: np.ndarray, count: int, path: Path) -> None:
+    """The first test image of each class (up to `count`) and its five nearest training images."""
+    size, mode = tuple(loaded.info["image_size"]), loaded.info["color_mode"]
+    shown = np.sort(np.unique(test["labels"], return_index=True)[1])[:count]
+    rows, captions = [], []
+    for q in shown:
+        top = [i for i in ids[q][:5] if i >= 0]
+        # No pixel limit: the index stage has decoded these very files under data.max_pixels already.
+        rows.append([test["images"][q]] + [resize(load_image(Path(loaded.paths[i]), mode, 10**12)[0], size)
+                                           .astype(np.float32) for i in top])
+        captions.append([f"query: {names[test['labels'][q]]}"] +
+                        [f"{loaded.labels[i]} ({sim:.3f})" for i, sim in zip(top, similarities[q])])
+    plots.image_rows(rows, captions, "Test queries (left) and their nearest training images: label (cosine "
+                     "similarity)", path)
+
+
 def main() -> None:
     params = params_module.load()
     seed_everything(params.seed)
@@ -89,28 +108,34 @@ def main() -> None:
                              "predicted": probabilities.argmax(axis=1)}
             metrics[split] = evaluation.classification_metrics(labels, probabilities, names, settings.top_k,
                                                                settings.calibration_bins)
+        test = splits["test"]
+        embeddings = inspect.embedding_model(model).predict(test["images"], batch_size=settings.batch_size,
+                                                            verbose=0)
+        loaded = index.load(Path(params.paths.index))
+        similarities, ids = index.search(loaded.index, embeddings, params.index.k)
+        metrics["test"]["retrieval"] = {**index.query_metrics(loaded, [names[i] for i in test["labels"]], similarities,
+                                                              ids), "softmax_accuracy": metrics["test"]["accuracy"]}
         with atomic_file(reports / "metrics.json") as handle:
             json.dump(metrics, handle, indent=2)
 
-        test = splits["test"]
         curves = evaluation.precision_recall_curves(test["labels"], test["probabilities"], names)
         bins = evaluation.calibration_bins(test["labels"], test["probabilities"], settings.calibration_bins)
         history = evaluation.learning_curve_rows({phase: read_history(Path(getattr(params.paths, phase)) / HISTORY_FILE)
                                                   for phase in ("train", "finetune")})
         # Test images come in a fixed order, so the first tsne_points are a stable subsample.
-        embeddings = inspect.embedding_model(model).predict(test["images"][:settings.tsne_points],
-                                                            batch_size=settings.batch_size, verbose=0)
-        tsne = inspect.tsne_map(embeddings, params.seed)
+        tsne = inspect.tsne_map(embeddings[:settings.tsne_points], params.seed)
         with atomic_dir(reports / "plots") as plot_dir, atomic_dir(reports / "figures") as figure_dir:
             write_plot_data(plot_dir, test, curves, bins, history, tsne, names)
             draw_figures(figure_dir, model, test, curves, bins, metrics["test"]["ece"], history, tsne,
                          names, settings)
+            draw_neighbours(loaded, test, names, similarities, ids, params.index.queries_shown,
+                            figure_dir / "retrieval.png")
 
         headline = {f"{split}.{key}": value for split in metrics for key, value in metrics[split].items()
-                    if key != "per_class"}
+                    if not isinstance(value, (dict, str))}
         print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items() if k.startswith("test.")))
         if run:
-            mlflow.log_metrics({key: value for key, value in flatten(metrics).items()})
+            mlflow.log_metrics({key: value for key, value in flatten(metrics).items() if not isinstance(value, str)})
             log_to_parent(run, headline)
             for folder in ("plots", "figures"):
                 mlflow.log_artifacts(str(reports / folder), folder)

@@ -1,7 +1,8 @@
 """preprocess: decode, validate and resize every split into TFRecord shards.
 
 Reads params: seed, paths, data, tracking. Writes: paths.prepared (shards, meta.json) and
-paths.reports/data.json (class counts per split, every skipped file with its reason).
+paths.reports/data.json (class counts per split, every skipped file with its reason, and the split
+stage's near-duplicate groups).
 """
 import json
 import os
@@ -36,10 +37,12 @@ def main() -> None:
         with open(out_dir / records.META_FILE, "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=2)
         with open(split_dir / "summary.json", encoding="utf-8") as handle:
-            split_skipped = json.load(handle)["skipped"]
+            split_summary = json.load(handle)
         report = {"class_counts": counts,
-                  "skipped": split_skipped + [asdict(s) for s in sum((s.skipped for s in summaries.values()), [])],
-                  "notes": [asdict(n) for n in sum((s.notes for s in summaries.values()), [])]}
+                  "skipped": split_summary["skipped"]
+                  + [asdict(s) for s in sum((s.skipped for s in summaries.values()), [])],
+                  "notes": [asdict(n) for n in sum((s.notes for s in summaries.values()), [])],
+                  "near_duplicates": split_summary.get("near_duplicates")}
         reports_dir = Path(params.paths.reports)
         with atomic_file(reports_dir / "data.json") as handle:
             json.dump(report, handle, indent=2)

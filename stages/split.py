@@ -1,46 +1,97 @@
-"""split: hash, deduplicate and assign every image to train/val/test by content.
+"""split: hash, deduplicate, group near-duplicates and assign every image to train/val/test by content.
 
-Reads params: seed, paths, data, tracking. Writes: paths.split/{train,val,test}.csv and summary.json.
+Reads params: seed, paths, data, tracking.
+Writes: paths.split/{train,val,test}.csv and summary.json (with the near-duplicate groups), and
+paths.reports/near_duplicates.png (a few groups, drawn).
 """
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import mlflow
+import numpy as np
 
 from convpipe import params as params_module
+from convpipe import plots
 from convpipe.atomic import atomic_dir
-from convpipe.data import layout, split
+from convpipe.data import layout, near_duplicates, split
+from convpipe.data.images import load_image
 from convpipe.errors import run_main
 from convpipe.tracking import stage_run
+
+GROUPS_LISTED = 200  # groups listed by path in summary.json (largest first); all are counted
+GROUPS_DRAWN = 6  # groups drawn, largest first
+IMAGES_DRAWN = 6  # members drawn per group
+
+
+def find_groups(unique: list[split.Record], kind: str, distance: int, max_pixels: int) -> list[near_duplicates.Group]:
+    """Near-duplicate groups of `unique` (indices into it); none when distance is 0."""
+    if distance == 0:
+        return []
+    hashes = near_duplicates.hash_all([r.path for r in unique], kind, max_pixels, os.cpu_count() or 1)
+    return near_duplicates.group(hashes, distance)
+
+
+def split_of(splits: dict[str, list[split.Record]]) -> dict[str, str]:
+    """{path: split name}."""
+    return {r.path: name for name, members in splits.items() for r in members}
+
+
+def draw(listed: list[dict], max_pixels: int, path: Path) -> None:
+    """The first groups, one row each, every image captioned with its label, split and file name."""
+    rows, captions = [], []
+    for entry in listed[:GROUPS_DRAWN]:
+        rows.append([np.asarray(load_image(Path(p), "rgb", max_pixels)[0], dtype=np.float32)
+                     for p in entry["paths"][:IMAGES_DRAWN]])
+        captions.append([f"{label} · {'/'.join(entry['split'])}\n{Path(p).name}"
+                         for p, label in zip(entry["paths"][:IMAGES_DRAWN], entry["labels"])])
+    plots.image_rows(rows, captions, f"Near-duplicate groups (each kept in one split): {len(listed)} listed",
+                     path)
 
 
 def main() -> None:
     params = params_module.load()
-    raw_dir, out_dir = Path(params.paths.raw), Path(params.paths.split)
+    data = params.data
+    raw_dir, out_dir, reports = Path(params.paths.raw), Path(params.paths.split), Path(params.paths.reports)
     with stage_run("split", params) as run:
         records, skipped = split.scan(raw_dir, ignore=layout.METADATA_FILES)
         unique, dropped = split.deduplicate(records)
-        fixed = layout.read_source_splits(raw_dir) if params.data.keep_source_splits else {}
-        splits = split.assign(unique, params.data.val_fraction, params.data.test_fraction, params.seed,
-                              params.data.max_per_class, fixed)
+        fixed = layout.read_source_splits(raw_dir) if data.keep_source_splits else {}
+        groups = find_groups(unique, data.near_duplicate_hash, data.near_duplicate_distance, data.max_pixels)
+        grouped = [[unique[i] for i in g.members] for g in groups]
+        ungrouped = split.assign(unique, data.val_fraction, data.test_fraction, params.seed, data.max_per_class, fixed)
+        splits = split.assign(unique, data.val_fraction, data.test_fraction, params.seed, data.max_per_class, fixed,
+                              grouped)
+        paths = [[r.path for r in members] for members in grouped]
+        near = near_duplicates.summary(groups, [r.path for r in unique], [r.label for r in unique], split_of(splits),
+                                       data.near_duplicate_hash, data.near_duplicate_distance,
+                                       near_duplicates.crossed(paths, split_of(ungrouped)), GROUPS_LISTED)
+        # Non-zero only when a tiny class had to lend a grouped image to fill an empty split.
+        near["crossed_splits_after_grouping"] = near_duplicates.crossed(paths, split_of(splits))
         summary = {
             "images_found": len(records),
             "source_splits": sorted(set(fixed.values())),
             "counts": {name: len(members) for name, members in splits.items()},
             "skipped": layout.read_download_report(raw_dir)["skipped"] + [asdict(s) for s in skipped + dropped],
+            "near_duplicates": near,
         }
         with atomic_dir(out_dir) as part:
             for name, members in splits.items():
                 split.write_manifest(members, part / f"{name}.csv")
             with open(part / "summary.json", "w", encoding="utf-8") as handle:
                 json.dump(summary, handle, indent=2, ensure_ascii=False)
+        draw(near["listed"], data.max_pixels, reports / "near_duplicates.png")
         if run:
             mlflow.log_metrics({f"{name}_images": count for name, count in summary["counts"].items()})
-            mlflow.log_metric("skipped_files", len(summary["skipped"]))
+            mlflow.log_metrics({"skipped_files": len(summary["skipped"]), "near_duplicate_groups": near["groups"],
+                                "near_duplicate_groups_crossing_before": near["crossed_splits_before_grouping"]})
             mlflow.log_artifacts(str(out_dir), "split")
-        print(f"split: {summary['counts']}, skipped {len(summary['skipped'])} file(s)")
+            mlflow.log_artifact(str(reports / "near_duplicates.png"))
+        print(f"split: {summary['counts']}, skipped {len(summary['skipped'])} file(s); {near['groups']} "
+              f"near-duplicate group(s), {near['crossed_splits_before_grouping']} of them crossed splits before "
+              "grouping")
 
 
 if __name__ == "__main__":

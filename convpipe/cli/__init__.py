@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convpipe.cli import bench, gate, predict
+from convpipe.cli import bench, gate, predict, similar
 from convpipe.errors import USER_ERRORS
 
-COMMANDS = {"bench": bench, "gate": gate, "predict": predict}
+COMMANDS = {"bench": bench, "gate": gate, "predict": predict, "similar": similar}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from convpipe import registry, report
 from convpipe.data import records
-from convpipe.data.split import Record
+from convpipe.data.split import Record, write_manifest
 from convpipe.models import build_model
 from convpipe.params import Model
 from convpipe.training import compile_model
@@ -44,8 +44,9 @@ def prepare(root: Path) -> None:
     prepared.mkdir(parents=True)
     counts = {}
     for split, per_class in (("train", 8), ("val", 4), ("test", 6)):
-        summary = records.write_split(write_images(root / "raw", split, per_class, rng), CLASSES, prepared, split,
-                                      100, "grayscale", 10**6, (16, 16), 1)
+        written = write_images(root / "raw", split, per_class, rng)
+        write_manifest(written, root / "data" / "split" / f"{split}.csv")  # the index stage reads train's
+        summary = records.write_split(written, CLASSES, prepared, split, 100, "grayscale", 10**6, (16, 16), 1)
         counts[split] = {**summary.counts, "total": sum(summary.counts.values())}
     with open(prepared / records.META_FILE, "w", encoding="utf-8") as handle:
         json.dump({"class_names": CLASSES, "image_size": [16, 16], "channels": 1, "counts": counts}, handle)
@@ -73,8 +74,9 @@ def test_evaluate_then_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     prepare(tmp_path)
-    from stages import evaluate, report as report_stage
+    from stages import evaluate, index as index_stage, report as report_stage
 
+    index_stage.main()
     evaluate.main()
     reports = tmp_path / "reports"
     with open(reports / "metrics.json", encoding="utf-8") as handle:
@@ -82,6 +84,11 @@ def test_evaluate_then_report(tmp_path, monkeypatch):
     assert set(metrics) == {"test", "val"}
     assert {"accuracy", "loss", "macro_f1", "weighted_f1", "top_3_accuracy", "ece", "per_class"} <= set(metrics["test"])
     assert sum(c["support"] for c in metrics["test"]["per_class"].values()) == 24
+    retrieval = metrics["test"]["retrieval"]
+    assert retrieval["index"] == "exact" and retrieval["indexed_images"] == 32 and retrieval["queries"] == 24
+    for key in ("precision_at_k", "map_at_k", "knn_accuracy"):
+        assert 0.0 <= retrieval[key] <= 1.0, key
+    assert retrieval["softmax_accuracy"] == metrics["test"]["accuracy"]
     for name in PLOT_DATA:
         with open(reports / "plots" / name, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
@@ -109,3 +116,4 @@ def test_evaluate_then_report(tmp_path, monkeypatch):
     for name in report.FIGURES:
         assert f"(figures/{name})" in page
     assert f"{metrics['test']['accuracy']:.2%}" in page
+    assert f"| {retrieval['precision_at_k']:.4f} | {retrieval['map_at_k']:.4f} |" in page

@@ -10,7 +10,7 @@ import pytest
 
 from tests import project as project_copy
 
-STAGES = ["download", "split", "preprocess", "train", "finetune", "evaluate", "export", "report"]
+STAGES = ["download", "split", "preprocess", "train", "finetune", "index", "evaluate", "export", "report"]
 # Two epochs each, so train and finetune are killed between epochs and must resume from their backup.
 PARAMS = {**project_copy.TINY, "finetune": {"epochs": 2}}
 RESUMING = {"train", "finetune"}

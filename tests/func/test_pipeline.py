@@ -10,7 +10,7 @@ import yaml
 from tests import project as project_copy
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ["download", "split", "preprocess", "train", "finetune", "evaluate", "export", "report"]
+STAGES = ["download", "split", "preprocess", "train", "finetune", "index", "evaluate", "export", "report"]
 
 
 def run(*args, cwd):

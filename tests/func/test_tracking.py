@@ -94,7 +94,7 @@ def stack(tmp_path_factory):
 def test_a_server_dying_mid_train_fails_the_stage_cleanly(stack):
     failed = stack.failed
     assert failed.returncode != 0
-    assert f"train: error: tracking store {stack.uri} failed during train" in failed.output
+    assert f"train: error: MLflow at {stack.uri} (tracking server or its artifact store) failed: " in failed.output
     assert "Traceback" not in failed.output
     # DVC records a stage only once it completes; train left no model that could pass for finished.
     assert failed.locked == {"download", "split", "preprocess"}
@@ -110,7 +110,8 @@ def test_the_next_repro_resumes_train_and_completes(stack):
     history = (stack.repo / "models" / "train" / "history.csv").read_text().splitlines()[1:]
     assert [int(row.split(",")[0]) for row in history] == list(range(TRAIN_EPOCHS))
     finished = [r for r in stage_runs(stack.uri, "train") if r["info"]["status"] == "FINISHED"]
-    assert 0 < min(logged_epochs(stack.uri, finished[0])) and max(logged_epochs(stack.uri, finished[0])) == TRAIN_EPOCHS - 1
+    epochs = logged_epochs(stack.uri, finished[0])
+    assert 0 < min(epochs) and max(epochs) == TRAIN_EPOCHS - 1
 
 
 def test_runs_metrics_and_artifacts_over_the_rest_api(stack):
@@ -158,7 +159,7 @@ def test_an_unreachable_store_fails_fast_unless_tracking_is_optional(tmp_path):
     print(f"failed in {time.monotonic() - started:.1f} s")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"download: error: tracking store {dead} unreachable: no answer to GET /health ([Errno 111] Connection "
+        f"download: error: MLflow at {dead} unreachable: no answer to GET /health ([Errno 111] Connection "
         "refused) (set tracking.required: false in params.yaml to run without tracking)"]
     assert not (repo / "data" / "raw").exists()  # it failed before doing any work
 

@@ -57,3 +57,16 @@ def test_without_export_or_top_k():
     page = render(export=None, metrics={k: {kk: vv for kk, vv in v.items() if kk != "top_3_accuracy"}
                                          for k, v in METRICS.items()})
     assert "No export.json yet" in page and "top-3" not in page
+
+
+def test_near_duplicates_and_retrieval_are_reported():
+    near = {"hash": "phash", "distance": 8, "groups": 3, "images_in_groups": 7, "groups_with_two_labels": 1,
+            "crossed_splits_before_grouping": 2, "crossed_splits_after_grouping": 0, "listed": []}
+    scores = {"k": 10, "precision_at_k": 0.97, "map_at_k": 0.96, "knn_accuracy": 0.99, "softmax_accuracy": 0.995,
+              "index": "exact", "indexed_images": 12, "queries": 3}
+    page = render(data={**DATA, "near_duplicates": near}, metrics={**METRICS, "test": {**SPLIT, "retrieval": scores}})
+    assert "**3** group(s) of 7 images, each kept in one split; 2 would have straddled splits" in page
+    assert ", 1 hold images of two labels" in page and "![near-duplicate groups](near_duplicates.png)" in page
+    assert "| 0.9700 | 0.9600 | 0.9900 | 0.9950 |" in page
+    assert "near_duplicates.png" not in render(data={**DATA, "near_duplicates": {**near, "groups": 0}})
+    assert "grouping is off" in render(data={**DATA, "near_duplicates": {**near, "distance": 0}})

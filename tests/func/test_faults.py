@@ -39,10 +39,10 @@ def partial_outputs(repo: Path) -> list[Path]:
 
 def mid_stage(repo: Path, stage: str, started: float | None) -> bool:
     """The moment to kill: train/finetune once an epoch is backed up; other stages while writing outputs
-    or, for those that write in a blink, once they have run for a few seconds (imports done, work begun)."""
+    or, since some (report, split) finish in a second or two, one second after their process appears."""
     if stage in RESUMING:
         return (repo / ".convpipe" / "backup" / stage / "epochs" / "chief" / "checkpoint").exists()
-    return bool(partial_outputs(repo)) or (started is not None and time.monotonic() - started > 4)
+    return bool(partial_outputs(repo)) or (started is not None and time.monotonic() - started > 1)
 
 
 def repro_and_kill(repo: Path, stage: str, sig: int, log: Path) -> dict:

@@ -14,6 +14,7 @@ from convpipe.urls import redact_source
 PARAMS_FILE = Path("params.yaml")
 MAX_FILE_BYTES = 2**20  # params.yaml is a few KiB; anything near this is not a params file
 MAX_VALUES = 10_000  # after expanding YAML aliases: a "billion laughs" file stops here, not in memory
+MAX_DEPTH = 16  # params.yaml nests four levels (gate.rules.<metric>.<bound>)
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 LearningRate = Annotated[float, Field(gt=0, le=1)]
@@ -280,6 +281,17 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _depth(raw: object, limit: int) -> int:
+    """How deep lists and mappings nest in the tree; stops looking past limit."""
+    stack, deepest = [(raw, 0)], 0
+    while stack and deepest <= limit:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = list(node.values()) if isinstance(node, dict) else node if isinstance(node, list) else []
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _count_values(raw: object, budget: int) -> int:
     """Values in the tree as if every alias were expanded; stops counting past budget."""
     stack, count = [raw], 0
@@ -322,4 +334,7 @@ def load(path: Path | str = PARAMS_FILE) -> Params:
         raise ParamsError(f"{path}: empty; expected a mapping of sections")
     if _count_values(raw, MAX_VALUES) > MAX_VALUES:
         raise ParamsError(f"{path}: more than {MAX_VALUES} values once anchors and aliases are expanded")
+    # Explicit, since whether the parser first hits Python's recursion limit depends on the caller's stack.
+    if _depth(raw, MAX_DEPTH) > MAX_DEPTH:
+        raise ParamsError(f"{path}: nested too deeply (more than {MAX_DEPTH} levels)")
     return parse(raw, str(path))

@@ -101,6 +101,7 @@ FILES = {
     "NUL byte": (b"seed: 1\x00\n", "not valid YAML"),
     "billion laughs": (BILLION_LAUGHS.encode(), "more than 10000 values once anchors and aliases are expanded"),
     "deep nesting": (b"seed: " + b"[" * 600 + b"]" * 600 + b"\n", "nested too deeply"),
+    "nesting within the recursion limit": (b"seed: " + b"[" * 40 + b"]" * 40 + b"\n", "nested too deeply"),
     "huge file": (b"# " + b"x" * (2**20) + b"\n", "larger than 1048576 bytes"),
     "number key": (GOOD_TEXT.encode() + b"1: 2\n", "1: Keys should be strings"),
     "unhashable key": (b"? [a, b]\n: 3\n", "found unhashable key"),

@@ -61,6 +61,22 @@ def _about(part: Path, err: OSError) -> bool:
 
 
 @contextmanager
+def _errors_naming(path: Path, part: Path, own=lambda err: False) -> Iterator[None]:
+    """Errors about writing `part` (or that `own` claims) re-raised as one OutputError naming `path`."""
+    try:
+        yield
+    except OSError as err:
+        if not (_about(part, err) or own(err)):
+            raise
+        raise _named(path, err) from None
+    except Exception as err:
+        named = _foreign(part, path, err)
+        if named is None:
+            raise
+        raise named from None
+
+
+@contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """A temporary file path beside `path` (same suffix, for writers that go by it), renamed over `path` at the end.
 
@@ -76,17 +92,9 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         raise _named(path, err) from None
     part = Path(name)
     try:
-        yield part
-        os.replace(part, path)
-    except OSError as err:
-        if not _about(part, err):
-            raise
-        raise _named(path, err) from None
-    except Exception as err:
-        named = _foreign(part, path, err)
-        if named is None:
-            raise
-        raise named from None
+        with _errors_naming(path, part):
+            yield part
+            os.replace(part, path)
     finally:
         part.unlink(missing_ok=True)
 
@@ -117,26 +125,23 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
     except OSError as err:
         raise _named(path, err) from None
     try:
-        yield part
-        # os.replace cannot overwrite a non-empty folder: move the old one aside first. A kill between
-        # the two renames leaves no `path`, which DVC sees as a missing output and re-runs the stage.
-        old = None
-        if path.is_dir() and not path.is_symlink():
-            old = path.with_name(f".{path.name}.old{os.getpid()}{_SUFFIX}")
-            os.replace(path, old)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-        os.replace(part, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as err:
-        if not _about(part, err) and err.filename != str(path):
-            raise
-        raise _named(path, err) from None
-    except Exception as err:
-        named = _foreign(part, path, err)
-        if named is None:
-            raise
-        raise named from None
+        with _errors_naming(path, part, own=lambda err: err.filename == str(path)):
+            yield part
+            _swap_in(part, path)
     finally:
         shutil.rmtree(part, ignore_errors=True)
+
+
+def _swap_in(part: Path, path: Path) -> None:
+    """Put the filled folder `part` in place of `path`."""
+    # os.replace cannot overwrite a non-empty folder: move the old one aside first. A kill between
+    # the two renames leaves no `path`, which DVC sees as a missing output and re-runs the stage.
+    old = None
+    if path.is_dir() and not path.is_symlink():
+        old = path.with_name(f".{path.name}.old{os.getpid()}{_SUFFIX}")
+        os.replace(path, old)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    os.replace(part, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -69,7 +69,7 @@ def wait_for_the_train_run(uri: str, repro: subprocess.Popen, log: Path) -> None
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """`dvc repro` against a server that is killed as train starts, then restarted, then `dvc repro`."""
+    """`dvc repro` against a server killed after train's first epoch, then restarted, then `dvc repro`."""
     tmp = tmp_path_factory.mktemp("tracking")
     repo = copy_project(tmp / "repo", **PARAMS)
     artifacts, port = tmp / "artifacts", servers.free_port()
@@ -79,6 +79,11 @@ def stack(tmp_path_factory):
             with open(tmp / "repro.log", "w") as log:  # a file, not a pipe nobody reads while waiting
                 repro = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
             wait_for_the_train_run(uri, repro, tmp / "repro.log")
+            # Kill once the first epoch is backed up, so the resume provably starts later (killing as soon as
+            # the run exists could land before any backup, and train would then rightly start again at 0).
+            backup = repo / ".convpipe" / "backup" / "train" / "epochs" / "chief" / "checkpoint"
+            while not backup.exists() and repro.poll() is None:
+                time.sleep(0.05)
             servers.kill(uri)
             killed = time.monotonic()
         repro.wait(600)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from convpipe.params import Augment, Model
+from convpipe.params import Model
 
 layers = tf.keras.layers
 apps = tf.keras.applications
@@ -137,24 +137,6 @@ def pretrained(spec: Model, input_shape: tuple[int, int, int], num_classes: int)
         x = base(x, training=False)
     x = layers.GlobalAveragePooling2D(name="features")(x)
     return tf.keras.Model(inputs, _head(x, spec, num_classes), name=spec.arch)
-
-
-def augmentation(spec: Augment, seed: int) -> tf.keras.Sequential:
-    """Random transforms for training batches; identity layers are left out."""
-    steps = []
-    if spec.flip != "none":
-        steps.append(layers.RandomFlip(spec.flip, seed=seed))
-    if spec.rotation:
-        steps.append(layers.RandomRotation(spec.rotation, fill_mode="constant", seed=seed + 1))
-    if spec.zoom:
-        steps.append(layers.RandomZoom(spec.zoom, fill_mode="constant", seed=seed + 2))
-    if spec.translation:
-        steps.append(layers.RandomTranslation(spec.translation, spec.translation, fill_mode="constant", seed=seed + 3))
-    if spec.contrast:
-        steps.append(layers.RandomContrast(spec.contrast, seed=seed + 4))
-    if spec.brightness:
-        steps.append(layers.RandomBrightness(spec.brightness, value_range=(0, 255), seed=seed + 5))
-    return tf.keras.Sequential(steps, name="augmentation")
 
 
 def unfreeze(model: tf.keras.Model, count: str | int | float) -> int:

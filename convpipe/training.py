@@ -7,6 +7,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from convpipe.data.records import Epochs
 from convpipe.params import Finetune, Train
 
 HISTORY_FILE = "history.csv"
@@ -19,6 +20,19 @@ def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow, and make TensorFlow's ops deterministic on CPU."""
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    # Random layers (Dropout) then draw from a tf.random.Generator, which fit re-seeds at each epoch
+    # (see reseed_random_layers); the legacy stateful ops keep their state where nothing can reach it.
+    tf.keras.backend.experimental.enable_tf_random_generator()
+
+
+def reseed_random_layers(model: tf.keras.Model, key: int) -> None:
+    """Restart the generator of every random layer in `model` (Dropout, …) from (key, its position)."""
+    # Keras keeps these generators out of checkpoints, so the epoch backup cannot restore them;
+    # a seed per epoch makes their draws the same whether the run was resumed or not.
+    generators = [layer._random_generator._generator for layer in model.submodules
+                  if getattr(getattr(layer, "_random_generator", None), "_generator", None) is not None]
+    for position, generator in enumerate(generators):
+        generator.reset_from_seed([key, position])
 
 
 def distribution(kind: str) -> tf.distribute.Strategy:
@@ -61,49 +75,75 @@ def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
-class ResumedEarlyStopping(tf.keras.callbacks.EarlyStopping):
-    """EarlyStopping on val_loss that carries on from the epochs an interrupted run already completed."""
+class ResumedReduceLROnPlateau(tf.keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau on val_loss whose patience count carries on from the epochs already run
+    (the learning rate itself comes back with the optimizer from the epoch backup)."""
 
-    def __init__(self, patience: int, done: list[dict]):
-        super().__init__(monitor="val_loss", patience=patience)
+    def __init__(self, factor: float, patience: int, done: list[dict]):
+        super().__init__(monitor="val_loss", factor=factor, patience=patience)
         self.done = done
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        if self.done:
-            losses = [row["val_loss"] for row in self.done]
-            self.best = min(losses)
-            self.wait = len(losses) - 1 - losses.index(self.best)
+        for row in self.done:  # on_epoch_end's bookkeeping (cooldown is 0), without touching the rate
+            if self.monitor_op(row["val_loss"], self.best):
+                self.best, self.wait = row["val_loss"], 0
+            else:
+                self.wait = 0 if self.wait + 1 >= self.patience else self.wait + 1
 
 
-def fit(model: tf.keras.Model, train_ds, val_ds, settings: Train | Finetune, out_dir: Path, backup_dir: Path,
+def epochs_since_best(done: list[dict]) -> int:
+    """Epochs run since the lowest val_loss (0 when the last was the best or none ran), as EarlyStopping counts."""
+    losses = [row["val_loss"] for row in done]
+    return len(losses) - 1 - losses.index(min(losses)) if losses else 0
+
+
+def resume_epoch(backup_dir: Path) -> int:
+    """The epoch a fit starts at: one past the last epoch BackupAndRestore saved in `backup_dir`, else 0."""
+    latest = tf.train.latest_checkpoint(str(backup_dir / "chief"))  # every worker restores the chief's
+    if latest is None:
+        return 0
+    return int(tf.train.load_variable(latest, "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")) + 1
+
+
+def fit(model: tf.keras.Model, train: Epochs, val_ds, settings: Train | Finetune, out_dir: Path, backup_dir: Path,
         class_weight: dict[int, float] | None = None, callbacks: list | None = None) -> list[dict]:
-    """Train (resuming an interrupted run), keep the best-val_loss weights in `model`; return history.csv rows."""
+    """Train (resuming an interrupted run), keep the best-val_loss weights in `model`; return history.csv rows.
+
+    One `model.fit` call per epoch, on that epoch's batches. Their order and augmentation, and the
+    random layers' draws, come from (seed, epoch); weights and optimizer come from the epoch backup;
+    so a run resumed after a kill continues exactly as an uninterrupted one. Early stopping is the
+    loop's test on history.csv, which survives a kill as a callback's counters would not.
+    """
     strategy = model.distribute_strategy
     state_dir = worker_dir(backup_dir, strategy)
     history_path, best_path = state_dir / HISTORY_FILE, state_dir / BEST_WEIGHTS
     if not (backup_dir / "epochs").exists():  # no interrupted run: drop what a finished or failed one left
         shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)
-    done = epochs_run(history_path)
-    # Order matters when a run is killed between callbacks: the history row and the best weights are
-    # written before the resume checkpoint, so a resumed run at worst repeats an epoch (rows are
-    # de-duplicated by epoch), never skips one.
-    standard = [
-        tf.keras.callbacks.ModelCheckpoint(str(best_path), save_best_only=True, save_weights_only=True,
-                                           initial_value_threshold=min((r["val_loss"] for r in done), default=None)),
-        tf.keras.callbacks.CSVLogger(str(history_path), append=True),
-        ResumedEarlyStopping(settings.patience, done),
-        tf.keras.callbacks.ReduceLROnPlateau(factor=settings.reduce_lr_factor, patience=settings.reduce_lr_patience),
-        tf.keras.callbacks.BackupAndRestore(str(backup_dir / "epochs")),
-    ]
+    options = tf.data.Options()
     if strategy.num_replicas_in_sync > 1:
         # Shard by example: a split may have fewer TFRecord files than workers.
-        options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
-    model.fit(train_ds, validation_data=val_ds, epochs=settings.epochs, verbose=2, class_weight=class_weight,
-              callbacks=standard + (callbacks or []))
+        val_ds = val_ds.with_options(options)
+    for epoch in range(resume_epoch(backup_dir / "epochs"), settings.epochs):
+        # A kill between an epoch's history row and its backup runs that epoch again, so its row is not done.
+        done = [row for row in epochs_run(history_path) if row["epoch"] < epoch]
+        if done and epochs_since_best(done) >= settings.patience:
+            break
+        # Order matters when a run is killed between callbacks: the history row and the best weights are
+        # written before the backup, so a resumed run at worst repeats an epoch, never skips one.
+        best = min((row["val_loss"] for row in done), default=None)
+        standard = [
+            tf.keras.callbacks.ModelCheckpoint(str(best_path), save_best_only=True, save_weights_only=True,
+                                               initial_value_threshold=best),
+            tf.keras.callbacks.CSVLogger(str(history_path), append=True),
+            ResumedReduceLROnPlateau(settings.reduce_lr_factor, settings.reduce_lr_patience, done),
+            tf.keras.callbacks.BackupAndRestore(str(backup_dir / "epochs"), delete_checkpoint=False),
+        ]
+        reseed_random_layers(model, train.key(epoch))
+        model.fit(train.epoch(epoch).with_options(options), validation_data=val_ds, initial_epoch=epoch,
+                  epochs=epoch + 1, verbose=2, class_weight=class_weight, callbacks=standard + (callbacks or []))
     if best_path.with_name(BEST_WEIGHTS + ".index").exists():  # only the chief writes it
         model.load_weights(str(best_path)).expect_partial()
     rows = epochs_run(history_path)

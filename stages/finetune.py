@@ -14,8 +14,9 @@ import tensorflow as tf
 from convpipe import params as params_module
 from convpipe.atomic import atomic_dir
 from convpipe.data import records
+from convpipe.data.augment import augmentation
 from convpipe.errors import run_main
-from convpipe.models import augmentation, unfreeze
+from convpipe.models import unfreeze
 from convpipe.tracking import keras_callback, log_to_parent, stage_run
 from convpipe.training import (BACKUP_ROOT, class_weights, compile_model, distribution, fit, seed_everything,
                                worker_dir)
@@ -37,15 +38,14 @@ def main() -> None:
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if auto else None
     # out_dir is a temporary sibling of paths.finetune, renamed into place when the stage succeeds.
     with stage_run("finetune", params) as run, atomic_dir(worker_dir(Path(params.paths.finetune), strategy)) as out_dir:
-        augment = augmentation(params.augment, params.seed)
-        train_ds = records.dataset(prepared, "train", params.train.batch_size, params.seed, augment)
+        train = records.training_epochs(prepared, params.train.batch_size, params.seed, augmentation(params.augment))
         val_ds = records.dataset(prepared, "val", params.train.batch_size)
         with strategy.scope():
             model = tf.keras.models.load_model(Path(params.paths.train) / "model.keras", safe_mode=True)
             unfrozen = unfreeze(model, settings.unfreeze)
             compile_model(model, settings.learning_rate)
         start, start_weights = val_metrics(model, val_ds), model.get_weights()
-        history = fit(model, train_ds, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights,
+        history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights,
                       [keras_callback()] if run else [])
         tuned = val_metrics(model, val_ds) if history else start
         # Fine-tuning can overfit a small val set's loss; never hand on a model worse than train's.

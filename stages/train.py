@@ -12,8 +12,9 @@ import mlflow
 from convpipe import params as params_module
 from convpipe.atomic import atomic_dir
 from convpipe.data import records
+from convpipe.data.augment import augmentation
 from convpipe.errors import run_main
-from convpipe.models import augmentation, build_model
+from convpipe.models import build_model
 from convpipe.tracking import keras_callback, stage_run
 from convpipe.training import (BACKUP_ROOT, class_weights, compile_model, distribution, fit, seed_everything,
                                worker_dir)
@@ -29,13 +30,12 @@ def main() -> None:
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if settings.class_weight == "auto" else None
     # out_dir is a temporary sibling of paths.train, renamed into place when the stage succeeds.
     with stage_run("train", params) as run, atomic_dir(worker_dir(Path(params.paths.train), strategy)) as out_dir:
-        augment = augmentation(params.augment, params.seed)
-        train_ds = records.dataset(prepared, "train", settings.batch_size, params.seed, augment)
+        train = records.training_epochs(prepared, settings.batch_size, params.seed, augmentation(params.augment))
         val_ds = records.dataset(prepared, "val", settings.batch_size)
         with strategy.scope():
             model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
             compile_model(model, settings.learning_rate)
-        history = fit(model, train_ds, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights,
+        history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights,
                       [keras_callback()] if run else [])
         model.save(out_dir / "model.keras")
         best = min(history, key=lambda row: row["val_loss"])

@@ -34,7 +34,15 @@ def run(config: dict) -> dict:
 
     settings = Train(epochs=config["epochs"], batch_size=8, learning_rate=0.01, patience=config.get("patience", 10),
                      reduce_lr_patience=2)
-    train_ds = tf.data.Dataset.from_tensor_slices(stripes(48, 1)).shuffle(48, seed=0).batch(8)
+    from convpipe.data.augment import augmentation
+    from convpipe.data.records import Epochs
+    from convpipe.params import Augment
+
+    # Augmentation and dropout are on, so a resumed fit only equals an uninterrupted one if their
+    # random state resumes too.
+    augment = augmentation(Augment(flip="horizontal", rotation=0.05, zoom=0.1, translation=0.1, contrast=0.1,
+                                   brightness=0.05))
+    train = Epochs(tf.data.Dataset.from_tensor_slices(stripes(48, 1)), 48, 48, 8, seed=0, augment=augment)
     val_ds = tf.data.Dataset.from_tensor_slices(stripes(16, 2)).batch(8)
     with strategy.scope():
         model = build(Model(arch="small_convnet", filters=[4, 8], dropout=0.2))
@@ -48,7 +56,7 @@ def run(config: dict) -> dict:
         callbacks.append(tf.keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
             os.kill(os.getpid(), signal.SIGKILL) if epoch == config["kill_after"] else None)))
     out_dir = worker_dir(Path(config["out"]), strategy)  # as the train stage does
-    history = fit(model, train_ds, val_ds, settings, out_dir, Path(config["backup"]),
+    history = fit(model, train, val_ds, settings, out_dir, Path(config["backup"]),
                   callbacks=callbacks)
     val_loss = model.evaluate(val_ds, verbose=0)[0]
     return {"history": history, "started": started, "val_loss": float(val_loss),

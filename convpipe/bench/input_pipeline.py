@@ -3,6 +3,7 @@ and by the books' loader (`image_dataset_from_directory` over the image files, n
 from __future__ import annotations
 
 import csv
+import math
 import os
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ import tensorflow as tf
 
 from convpipe import params as params_module
 from convpipe.data import records
-from convpipe.models import augmentation, build_model
+from convpipe.data.augment import augmentation
+from convpipe.models import build_model
 from convpipe.training import compile_model, seed_everything
 
 # The first epoch traces the step and fills the cache; the fastest of the others is the rate, since
@@ -38,7 +40,11 @@ def images_per_second(params, meta: dict, ds, images: int, epochs: int = EPOCHS)
     model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
     compile_model(model, params.train.learning_rate)
     timer = EpochTimes()
-    model.fit(ds, epochs=epochs, verbose=0, callbacks=[timer])
+    if isinstance(ds, records.Epochs):  # one epoch's order over and over: the same work as new ones
+        model.fit(ds.epoch(0).repeat(), epochs=epochs, steps_per_epoch=math.ceil(ds.count / ds.batch_size),
+                  verbose=0, callbacks=[timer])
+    else:
+        model.fit(ds, epochs=epochs, verbose=0, callbacks=[timer])
     return images / min(timer.times[1:])
 
 
@@ -48,14 +54,14 @@ def efficiency(repo: Path) -> dict:
     prepared = repo / params.paths.prepared
     meta = records.read_meta(prepared)
     batch = params.train.batch_size
-    augment = augmentation(params.augment, params.seed)
+    augment = augmentation(params.augment)
     x, y = records.arrays(prepared, "train")
     memory = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache()
     in_memory = images_per_second(params, meta, memory.prefetch(tf.data.AUTOTUNE), len(x))
-    pipeline = images_per_second(params, meta, records.dataset(prepared, "train", batch, params.seed, augment), len(x))
+    pipeline = images_per_second(params, meta, records.training_epochs(prepared, batch, params.seed, augment), len(x))
     # The same augmentation on in-memory tensors: what reading the shards costs, apart from augmenting.
-    augmented = memory.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-    in_memory_augmented = images_per_second(params, meta, augmented.prefetch(tf.data.AUTOTUNE), len(x))
+    augmented = augmented_batches(memory, augment, params.seed)
+    in_memory_augmented = images_per_second(params, meta, augmented, len(x))
     return {"train_images": len(x), "image_shape": [*meta["image_size"], meta["channels"]],
             "pipeline_images_per_s": round(pipeline, 1), "in_memory_images_per_s": round(in_memory, 1),
             "efficiency": round(pipeline / in_memory, 3),
@@ -70,18 +76,28 @@ def books_loader(repo: Path, convpipe_rate: float) -> dict:
     meta = records.read_meta(prepared)
     folder = _train_folder(repo, Path(params.paths.split) / "train.csv", repo / ".bench" / "books_train")
     batch = params.train.batch_size
-    augment = augmentation(params.augment, params.seed)
+    augment = augmentation(params.augment)
     books = tf.keras.utils.image_dataset_from_directory(
         folder, image_size=tuple(meta["image_size"]), batch_size=batch, seed=params.seed,
         color_mode="grayscale" if meta["channels"] == 1 else "rgb", class_names=meta["class_names"])
-    books = books.map(lambda x, y: (augment(x, training=True), y))
+    books = augmented_batches(books, augment, params.seed)
     images = meta["counts"]["train"]["total"]
     books_rate = images_per_second(params, meta, books, images)
-    ours = records.dataset(prepared, "train", batch, params.seed, augment)
+    ours = records.training_epochs(prepared, batch, params.seed, augment).epoch(0)
     return {"train_images": images, "books_epoch_s": round(images / books_rate, 3),
             "convpipe_epoch_s": round(images / convpipe_rate, 3), "speedup": round(convpipe_rate / books_rate, 2),
             "books_loader_alone_images_per_s": round(images / _second_pass(books), 1),
             "convpipe_loader_alone_images_per_s": round(images / _second_pass(ours), 1)}
+
+
+def augmented_batches(ds, augment, seed: int):
+    """`ds`'s batches through `augment`, each with its own seed, as training sees them."""
+    if augment is None:
+        return ds
+    def one(step, batch):
+        return augment(batch[0], tf.stack([tf.constant(seed, tf.int64), step])), batch[1]
+
+    return ds.enumerate().map(one, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def _second_pass(ds) -> float:

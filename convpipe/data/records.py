@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,8 +102,8 @@ def read_meta(prepared_dir: Path) -> dict:
         return json.load(handle)
 
 
-def dataset(prepared_dir: Path, split: str, batch_size: int, shuffle_seed: int | None = None, augment=None):
-    """Batches of (float32 pixels 0-255, int label) for `split`, cached after decoding."""
+def examples(prepared_dir: Path, split: str):
+    """(dataset of single (uint8 pixels H×W×C, int label), image count, shuffle buffer) for `split`."""
     import tensorflow as tf
 
     meta = read_meta(prepared_dir)
@@ -116,21 +117,64 @@ def dataset(prepared_dir: Path, split: str, batch_size: int, shuffle_seed: int |
         example = tf.io.parse_single_example(serialized, spec)
         return tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), shape), example["label"]
 
-    def to_float(images, labels):
-        images = tf.cast(images, tf.float32)
-        return (augment(images, training=True) if augment is not None else images), labels
-
     count, fits = meta["counts"][split]["total"], cache_budget() // int(np.prod(shape))
     ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     # Decoded pixels are cached as uint8 (a quarter of float32) when they fit the memory budget;
     # otherwise each epoch re-reads the shards, which hold raw pixels and need no image decoding,
     # and the shuffle buffer is capped at what fits.
-    if count <= fits:
-        ds = ds.cache()
+    return (ds.cache() if count <= fits else ds), count, max(min(count, fits), 1)
+
+
+def dataset(prepared_dir: Path, split: str, batch_size: int, shuffle_seed: int | None = None):
+    """Batches of (float32 pixels 0-255, int label) for `split`, reshuffled each epoch if given a seed."""
+    import tensorflow as tf
+
+    ds, _, buffer = examples(prepared_dir, split)
     if shuffle_seed is not None:
-        ds = ds.shuffle(max(min(count, fits), 1), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+        ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).map(_to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _to_float(images, labels):
+    import tensorflow as tf
+
+    return tf.cast(images, tf.float32), labels
+
+
+@dataclass(frozen=True)
+class Epochs:
+    """Training batches in which epoch e's order and augmentation depend on (seed, e) alone, so a fit
+    resumed at epoch e after a kill sees exactly the batches an uninterrupted one would."""
+    examples: Any  # tf.data.Dataset of single (pixels, label)
+    count: int
+    shuffle_buffer: int
+    batch_size: int
+    seed: int
+    augment: Callable | None = None  # convpipe.data.augment's (images, seed) → images
+
+    def key(self, number: int) -> int:
+        """A seed for epoch `number`, distinct per (seed, epoch): epochs stay below 1,000,003."""
+        return self.seed * 1_000_003 + number
+
+    def epoch(self, number: int):
+        """Epoch `number`'s batches of (float32 pixels 0-255, int label)."""
+        import tensorflow as tf
+
+        # A Python-int seed: tf.data cannot take a tensor seed while TensorFlow's global seed is 0.
+        key = self.key(number)
+        batches = self.examples.shuffle(self.shuffle_buffer, seed=key, reshuffle_each_iteration=False)
+        batches = batches.batch(self.batch_size).map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
+        if self.augment is not None:
+            batches = batches.enumerate().map(
+                lambda step, batch: (self.augment(batch[0], tf.stack([tf.constant(key, tf.int64), step])), batch[1]),
+                num_parallel_calls=tf.data.AUTOTUNE)
+        return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def training_epochs(prepared_dir: Path, batch_size: int, seed: int, augment: Callable | None) -> Epochs:
+    """The train split as `Epochs`."""
+    ds, count, buffer = examples(prepared_dir, "train")
+    return Epochs(ds, count, buffer, batch_size, seed, augment)
 
 
 def cache_budget() -> int:

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from convpipe.models import PRETRAINED, augmentation, bgr_minus_imagenet_mean, build_model, pretrained_base, unfreeze
-from convpipe.params import Augment, Model, ParamsError, parse
+from convpipe.models import PRETRAINED, bgr_minus_imagenet_mean, build_model, pretrained_base, unfreeze
+from convpipe.params import Model, ParamsError, parse
 from convpipe.training import compile_model
 
 TINY = {"filters": [8, 16], "dropout": 0.1, "alpha": 0.35}
@@ -125,14 +125,6 @@ def test_unfreeze_fraction_of_a_scratch_model():
         layer.trainable = False
     assert unfreeze(model, 0.5) == 2  # of 4 weighted layers: 3 convs and the dense head
     assert [layer.trainable for layer in model.layers if layer.weights] == [False, False, True, True]
-
-
-def test_brightness_augments_training_batches_only():
-    steps = augmentation(Augment(flip="none", rotation=0, zoom=0, translation=0, contrast=0, brightness=0.5), 0)
-    images = np.full((2, 4, 4, 1), 100, "float32")
-    assert [layer.__class__.__name__ for layer in steps.layers] == ["RandomBrightness"]
-    np.testing.assert_array_equal(steps(images, training=False), images)
-    assert not np.array_equal(steps(images, training=True), images)
 
 
 def test_params_reject_weights_for_a_scratch_arch_and_odd_alpha():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from convpipe.training import HISTORY_FILE, ResumedEarlyStopping, class_weights, read_history
+from convpipe.training import HISTORY_FILE, ResumedReduceLROnPlateau, class_weights, epochs_since_best, read_history
 from tests import fit_worker
 
 
@@ -24,11 +24,21 @@ def test_class_weights_name_an_empty_class():
         class_weights({"a": 3, "b": 0}, ["a", "b"])
 
 
-def test_early_stopping_resumes_best_and_wait():
-    done = [{"epoch": 0.0, "val_loss": 0.9}, {"epoch": 1.0, "val_loss": 0.5}, {"epoch": 2.0, "val_loss": 0.7}]
-    stopper = ResumedEarlyStopping(patience=3, done=done)
-    stopper.on_train_begin()
-    assert (stopper.best, stopper.wait) == (0.5, 1)
+def history(*losses):
+    return [{"epoch": float(i), "val_loss": loss} for i, loss in enumerate(losses)]
+
+
+def test_epochs_since_best_counts_as_early_stopping_does():
+    assert epochs_since_best([]) == 0
+    assert epochs_since_best(history(0.9, 0.5, 0.7)) == 1
+    assert epochs_since_best(history(0.5, 0.5, 0.5)) == 2  # equal is no improvement
+
+
+def test_reduce_lr_patience_carries_on_from_the_epochs_run():
+    # patience 2: the cut after epochs 2-3 resets the count, epoch 4 is one more without improvement
+    reducer = ResumedReduceLROnPlateau(factor=0.5, patience=2, done=history(0.9, 0.5, 0.6, 0.7, 0.8))
+    reducer.on_train_begin()
+    assert (reducer.best, reducer.wait) == (0.5, 1)
 
 
 @pytest.mark.slow
@@ -68,6 +78,10 @@ def test_killed_run_resumes_from_last_completed_epoch(tmp_path):
     assert [row["epoch"] for row in resumed["history"]] == [0, 1, 2, 3, 4]
     assert resumed["history"][:2] == before
     assert resumed["val_loss"] == pytest.approx(min(row["val_loss"] for row in resumed["history"]), rel=1e-4)
+    # With augmentation and dropout on, the epochs after the kill are the uninterrupted run's, exactly.
+    uninterrupted = result(run_worker({**config, "out": str(tmp_path / "u"), "backup": str(tmp_path / "ub")}))
+    assert resumed["history"] == uninterrupted["history"]
+    assert resumed["weight_sum"] == uninterrupted["weight_sum"]
 
 
 def free_ports(count: int) -> list[int]:

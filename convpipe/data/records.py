@@ -119,6 +119,8 @@ def examples(prepared_dir: Path, split: str):
 
     count, fits = meta["counts"][split]["total"], cache_budget() // int(np.prod(shape))
     ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    # A known length gives Keras its steps per epoch (its progress counts on across fit calls without it).
+    ds = ds.apply(tf.data.experimental.assert_cardinality(count))
     # Decoded pixels are cached as uint8 (a quarter of float32) when they fit the memory budget;
     # otherwise each epoch re-reads the shards, which hold raw pixels and need no image decoding,
     # and the shuffle buffer is capped at what fits.

@@ -5,17 +5,19 @@ The export folder describes itself (labels.txt, preprocessing.json), so artifact
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from convpipe.data.images import ImageRejected, list_images, load_image, resize
+from convpipe.data.decoder import Decoder, Limits
+from convpipe.data.images import list_images
 from convpipe.runners import Loaded, predict_all
 
 LABELS_FILE = "labels.txt"
 PREPROCESSING_FILE = "preprocessing.json"
+BATCH = 256  # files decoded and predicted at a time: memory stays flat however many are given
 
 
 @dataclass(frozen=True)
@@ -92,37 +94,27 @@ def expand(inputs: list[Path]) -> tuple[list[Path], int]:
     return files, passed_over
 
 
-def pixels(path: Path, prep: Preprocessing) -> np.ndarray:
-    """One image decoded, normalised and resized like the preprocess stage: float32 H×W×C, 0-255."""
-    image, _ = load_image(path, prep.color_mode, Image.MAX_IMAGE_PIXELS)
-    return resize(image, prep.image_size).astype(np.float32)
-
-
 def top_k(probabilities: np.ndarray, class_names: tuple[str, ...] | None, k: int) -> tuple[tuple[str, float], ...]:
     """The k most probable classes, highest first, as (label, probability)."""
     order = np.argsort(-probabilities, kind="stable")[:k]
     return tuple((class_names[i] if class_names else str(i), float(probabilities[i])) for i in order)
 
 
-def read_all(files: list[Path], prep: Preprocessing) -> tuple[dict[int, np.ndarray], dict[int, str]]:
-    """({position: pixels} of the files that decode, {position: why not} of the others)."""
-    images, errors = {}, {}
-    for index, path in enumerate(files):
-        try:
-            images[index] = pixels(path, prep)
-        except ImageRejected as rejected:
-            errors[index] = rejected.reason
-        except OSError as err:
-            errors[index] = err.strerror or str(err)
-    return images, errors
+def predict(files: list[Path], loaded: Loaded, prep: Preprocessing, k: int, limits: Limits) -> Iterator[Prediction]:
+    """Predictions in the order of `files`, a batch at a time; a file that cannot be read gets an error instead."""
+    with Decoder(prep.color_mode, prep.image_size, limits) as decoder:
+        for batch in decoder.batches(files, BATCH):
+            scores = iter(_probabilities(loaded, prep, [item.pixels for item in batch if item.error is None]))
+            for item in batch:
+                yield (Prediction(str(item.path), error=item.error) if item.error
+                       else Prediction(str(item.path), top_k(next(scores), prep.class_names, k)))
 
 
-def predict(files: list[Path], loaded: Loaded, prep: Preprocessing, k: int) -> list[Prediction]:
-    """Predictions in the order of `files`; a file that cannot be read gets an error instead."""
-    images, errors = read_all(files, prep)
-    probabilities = predict_all(loaded.predict, np.stack(list(images.values()))) if images else []
-    if prep.class_names and len(probabilities) and probabilities.shape[1] != len(prep.class_names):
+def _probabilities(loaded: Loaded, prep: Preprocessing, pixels: list[np.ndarray]) -> np.ndarray:
+    """The model's N×classes output for decoded uint8 images, checked against the class names."""
+    if not pixels:
+        return np.empty((0, 0))
+    probabilities = predict_all(loaded.predict, np.stack(pixels).astype(np.float32))
+    if prep.class_names and probabilities.shape[1] != len(prep.class_names):
         raise ValueError(f"model has {probabilities.shape[1]} outputs but {len(prep.class_names)} class names")
-    by_index = dict(zip(images, probabilities))
-    return [Prediction(str(path), error=errors[i]) if i in errors
-            else Prediction(str(path), top_k(by_index[i], prep.class_names, k)) for i, path in enumerate(files)]
+    return probabilities

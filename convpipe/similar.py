@@ -2,12 +2,14 @@
 images preprocessed as in training."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from convpipe import index, predict
+from convpipe.data.decoder import Decoder, Limits
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,8 @@ class Match:
     error: str | None = None
 
 
-def find(files: list[Path], index_dir: Path, k: int) -> list[Match]:
-    """Matches in the order of `files`; a file that cannot be read gets an error instead."""
+def find(files: list[Path], index_dir: Path, k: int, limits: Limits) -> Iterator[Match]:
+    """Matches in the order of `files`, a batch at a time; a file that cannot be read gets an error instead."""
     import tensorflow as tf
 
     loaded = index.load(index_dir)
@@ -28,13 +30,18 @@ def find(files: list[Path], index_dir: Path, k: int) -> list[Match]:
     if not embedder_file.is_file():
         raise FileNotFoundError(f"{embedder_file}: not found (run the index stage: dvc repro index)")
     embedder = tf.keras.models.load_model(embedder_file, safe_mode=True)
-    prep = predict.Preprocessing(tuple(loaded.info["image_size"]), loaded.info["color_mode"], None)
-    images, errors = predict.read_all(files, prep)
-    found = {}
-    if images:
-        vectors = embedder.predict(np.stack(list(images.values())), batch_size=256, verbose=0)
-        similarities, ids = index.search(loaded.index, vectors, k)
-        for position, sims, rows in zip(images, similarities, ids):
-            found[position] = tuple((loaded.paths[i], loaded.labels[i], float(s)) for i, s in zip(rows, sims) if i >= 0)
-    return [Match(str(path), error=errors[i]) if i in errors else Match(str(path), found[i])
-            for i, path in enumerate(files)]
+    with Decoder(loaded.info["color_mode"], tuple(loaded.info["image_size"]), limits) as decoder:
+        for batch in decoder.batches(files, predict.BATCH):
+            found = iter(_neighbours(loaded, embedder, [item.pixels for item in batch if item.error is None], k))
+            for item in batch:
+                yield Match(str(item.path), error=item.error) if item.error else Match(str(item.path), next(found))
+
+
+def _neighbours(loaded: index.Loaded, embedder, pixels: list[np.ndarray], k: int) -> list[tuple]:
+    """For each decoded uint8 image, its k nearest indexed images as (path, label, cosine similarity)."""
+    if not pixels:
+        return []
+    vectors = embedder.predict(np.stack(pixels).astype(np.float32), batch_size=len(pixels), verbose=0)
+    similarities, ids = index.search(loaded.index, vectors, k)
+    return [tuple((loaded.paths[i], loaded.labels[i], float(s)) for i, s in zip(rows, sims) if i >= 0)
+            for sims, rows in zip(similarities, ids)]

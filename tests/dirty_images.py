@@ -1,4 +1,5 @@
 """Generators for the dirty image files real data sets contain; each writes one case and returns its path."""
+import os
 import struct
 from functools import partial
 import zlib
@@ -214,3 +215,22 @@ def make_dirty_dataset(root: Path, classes=("cats", "dogs"), good_per_class=4) -
     rejected = sum(expected != "kept" for _, expected in CASES.values())
     kept = len(classes) * good_per_class + len(CASES) - rejected
     return {"kept": kept, "rejected": rejected, "skipped": 3}
+
+
+def huge_flat_png(folder: Path, name="huge.png", size=(8000, 8000), mode="L", **save) -> Path:
+    """A one-colour PNG: a few KB on disk, size[0]×size[1] pixels decoded (keep it under Pillow's pixel limit)."""
+    path = Path(folder) / name
+    Image.new(mode, size, 0).save(path, **save)
+    return path
+
+
+def slow_png(folder: Path, name="slow.png") -> Path:
+    """A palette PNG with transparency just under Pillow's pixel limit: 14 KB, seconds and 1 GiB to decode."""
+    return huge_flat_png(folder, name, (9450, 9450), "P", transparency=0)
+
+
+def fifo(folder: Path, name="fifo.png") -> Path:
+    """A named pipe that no process writes to: opening it for reading waits forever."""
+    path = Path(folder) / name
+    os.mkfifo(path)
+    return path

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import textwrap
 from pathlib import Path
 
 from convpipe import predict, runners
+from convpipe.data.decoder import Limits
 
 
 def add_parser(subparsers) -> None:
@@ -19,25 +22,63 @@ def add_parser(subparsers) -> None:
                      help="artifact, e.g. models/export/model_int8.tflite (preprocessing.json beside it is used)")
     sub.add_argument("-k", type=int, default=3, help="labels to show per image (default: 3)")
     sub.add_argument("--json", action="store_true", help="print one JSON list instead of text lines")
+    add_decode_options(sub)
+
+
+def add_decode_options(sub: argparse.ArgumentParser) -> None:
+    """The bounds on decoding one untrusted file, shared with `similar`."""
+    sub.add_argument("--decode-timeout", type=float, default=Limits.timeout_s, metavar="SECONDS",
+                     help=f"give up on a file whose decoding takes longer (default: {Limits.timeout_s:g})")
+    sub.add_argument("--decode-memory-mb", type=int, default=Limits.memory_mb, metavar="MIB",
+                     help=f"give up on a file whose decoding needs more memory (default: {Limits.memory_mb})")
+
+
+def decode_limits(args: argparse.Namespace) -> Limits:
+    """The decoding bounds given on the command line, checked."""
+    if not (math.isfinite(args.decode_timeout) and args.decode_timeout > 0):
+        raise ValueError(f"--decode-timeout must be a positive number of seconds, got {args.decode_timeout:g}")
+    if args.decode_memory_mb < 1:
+        raise ValueError(f"--decode-memory-mb must be at least 1 (MiB), got {args.decode_memory_mb}")
+    return Limits(args.decode_timeout, args.decode_memory_mb)
+
+
+class JsonList:
+    """Prints the same text as json.dumps(items, indent=2), each item as soon as it is added."""
+
+    def __init__(self):
+        self.count = 0
+
+    def add(self, item: dict) -> None:
+        """Print one more item of the list."""
+        print(",\n" if self.count else "[\n", end="")
+        print(textwrap.indent(json.dumps(item, indent=2), "  "), end="")
+        self.count += 1
+
+    def close(self) -> None:
+        """Print the end of the list."""
+        print("\n]" if self.count else "[]")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print predictions, per-file errors to stderr; 0 when every file was classified, 1 otherwise."""
     if args.k < 1:
         raise ValueError(f"-k must be at least 1, got {args.k}")
+    limits = decode_limits(args)
     loaded = runners.load(args.model)
     prep = predict.preprocessing_for(args.model, loaded.input_shape)
     files, passed_over = predict.expand(args.images)
     if passed_over:
         print(f"note: passed over {passed_over} non-image file(s) in the folders given", file=sys.stderr)
-    results = predict.predict(files, loaded, prep, args.k)
-    if args.json:
-        print(json.dumps([{"path": r.path, "error": r.error} if r.error else
-                          {"path": r.path, "top_k": [{"label": label, "probability": p} for label, p in r.top]}
-                          for r in results], indent=2))
-    for result in results:
+    listing, failed = JsonList(), 0
+    for result in predict.predict(files, loaded, prep, args.k, limits):
         if result.error:
             print(f"{result.path}: error: {result.error}", file=sys.stderr)
-        elif not args.json:
+            failed += 1
+        if args.json:
+            listing.add({"path": result.path, "error": result.error} if result.error else
+                        {"path": result.path, "top_k": [{"label": label, "probability": p} for label, p in result.top]})
+        elif not result.error:
             print(f"{result.path}: " + "  ".join(f"{label} {p:.4f}" for label, p in result.top))
-    return 1 if any(r.error for r in results) else 0
+    if args.json:
+        listing.close()
+    return 1 if failed else 0

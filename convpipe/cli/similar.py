@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from convpipe import predict
+from convpipe.cli.predict import JsonList, add_decode_options, decode_limits
 
 
 def add_parser(subparsers) -> None:
@@ -19,6 +19,7 @@ def add_parser(subparsers) -> None:
     sub.add_argument("--index", type=Path, default=Path("models/index"),
                      help="folder written by the index stage (default: models/index)")
     sub.add_argument("--json", action="store_true", help="print one JSON list instead of text lines")
+    add_decode_options(sub)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,20 +28,23 @@ def run(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise ValueError(f"-k must be at least 1, got {args.k}")
+    limits = decode_limits(args)
     files, passed_over = predict.expand(args.images)
     if passed_over:
         print(f"note: passed over {passed_over} non-image file(s) in the folders given", file=sys.stderr)
-    results = similar.find(files, args.index, args.k)
-    if args.json:
-        print(json.dumps([{"path": r.path, "error": r.error} if r.error else
-                          {"path": r.path, "similar": [{"path": p, "label": label, "similarity": s}
-                                                       for p, label, s in r.neighbours]}
-                          for r in results], indent=2))
-    for result in results:
+    listing, failed = JsonList(), 0
+    for result in similar.find(files, args.index, args.k, limits):
         if result.error:
             print(f"{result.path}: error: {result.error}", file=sys.stderr)
-        elif not args.json:
+            failed += 1
+        if args.json:
+            listing.add({"path": result.path, "error": result.error} if result.error else
+                        {"path": result.path, "similar": [{"path": p, "label": label, "similarity": s}
+                                                          for p, label, s in result.neighbours]})
+        elif not result.error:
             print(f"{result.path}:")
             for rank, (path, label, similarity) in enumerate(result.neighbours, 1):
                 print(f"  {rank}. {path}  label {label}  similarity {similarity:.4f}")
-    return 1 if any(r.error for r in results) else 0
+    if args.json:
+        listing.close()
+    return 1 if failed else 0

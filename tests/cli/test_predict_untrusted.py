@@ -1,4 +1,5 @@
-"""`convpipe predict` on untrusted input: models with Python code are refused; hostile images fail one by one."""
+"""`convpipe predict` on untrusted input: models with Python code are refused; hostile images fail one by one,
+bounded in decoding time and memory, and any number of files streams through in batches."""
 import json
 
 import numpy as np
@@ -6,6 +7,7 @@ from PIL import Image
 
 import convpipe  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
+from convpipe import predict
 from convpipe.cli import main
 from tests import dirty_images as dirty
 
@@ -49,3 +51,43 @@ def test_hostile_images_fail_one_by_one_and_the_rest_are_predicted(tmp_path, cap
     assert results[str(files[1])]["error"].startswith("decompression bomb: Image size (3600000000 pixels) exceeds limit")
     for bad in files[2:-1]:
         assert results[str(bad)]["error"], bad
+
+
+def test_a_file_that_decodes_too_long_gets_the_timeout_error_and_the_rest_are_predicted(tmp_path, capsys):
+    small_model().save(tmp_path / "model.keras")
+    # The slow PNG takes seconds to decode, far past 0.05 s; the FIFO never delivers a byte.
+    files = [dirty.good_jpeg(tmp_path), dirty.slow_png(tmp_path), dirty.fifo(tmp_path), dirty.grayscale_png(tmp_path)]
+    code = main(["predict", *map(str, files), "--model", str(tmp_path / "model.keras"), "--decode-timeout", "0.05"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert [line.split(": ")[0] for line in out.splitlines()] == [str(files[0]), str(files[3])]
+    errors = err.splitlines()
+    assert errors[0] == f"{files[1]}: error: decoding took over 0.05 s (limit --decode-timeout)"
+    # Today the FIFO is refused for its size of 0 before it is opened; were it opened, the timeout would end it.
+    assert errors[1] in (f"{files[2]}: error: empty file",
+                         f"{files[2]}: error: decoding took over 0.05 s (limit --decode-timeout)")
+    assert len(errors) == 2
+
+
+def test_a_file_that_needs_more_memory_than_allowed_gets_the_memory_error(tmp_path, capsys):
+    small_model().save(tmp_path / "model.keras")
+    # 64 MB of pixels, under Pillow's pixel limit, from a 70 KB file.
+    files = [dirty.good_jpeg(tmp_path), dirty.huge_flat_png(tmp_path, size=(8000, 8000)), dirty.grayscale_png(tmp_path)]
+    code = main(["predict", *map(str, files), "--model", str(tmp_path / "model.keras"), "--decode-memory-mb", "32"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert [line.split(": ")[0] for line in out.splitlines()] == [str(files[0]), str(files[2])]
+    assert err == f"{files[1]}: error: decoding exceeded the 32 MiB decode memory limit (--decode-memory-mb)\n"
+    # Within the default limit the same file is classified.
+    assert main(["predict", str(files[1]), "--model", str(tmp_path / "model.keras")]) == 0
+
+
+def test_many_files_stream_through_batches_in_order(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(predict, "BATCH", 4)  # 11 files: three batches, the last one short
+    small_model().save(tmp_path / "model.keras")
+    files = [dirty.text_as_jpg(tmp_path, f"{i:02d}.jpg") if i % 3 == 1 else dirty.good_jpeg(tmp_path, f"{i:02d}.jpg", i)
+             for i in range(11)]
+    assert main(["predict", str(tmp_path), "--model", str(tmp_path / "model.keras"), "--json"]) == 1
+    results = json.loads(capsys.readouterr().out)
+    assert [r["path"] for r in results] == [str(f) for f in files]
+    assert [("error" in r) for r in results] == [i % 3 == 1 for i in range(11)]

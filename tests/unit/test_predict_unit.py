@@ -1,4 +1,4 @@
-"""How predict finds an artifact's preprocessing, expands folders and ranks classes (no models here)."""
+"""How predict finds an artifact's preprocessing, expands folders, ranks classes and streams (no real models here)."""
 import json
 
 import numpy as np
@@ -6,6 +6,9 @@ import pytest
 from PIL import Image
 
 from convpipe import predict
+from convpipe.data.decoder import Limits
+from convpipe.runners import Loaded
+from tests import dirty_images as dirty
 
 
 def test_top_k_is_highest_first_with_labels():
@@ -52,8 +55,18 @@ def test_expand_lists_folder_images_and_counts_the_rest(tmp_path):
     assert passed_over == 1
 
 
-def test_pixels_are_resized_like_preprocess(tmp_path):
-    Image.new("RGB", (20, 10), (255, 0, 0)).save(tmp_path / "red.png")
-    x = predict.pixels(tmp_path / "red.png", predict.Preprocessing((8, 6), "grayscale", None))
-    assert x.shape == (8, 6, 1) and x.dtype == np.float32
-    assert x.max() == pytest.approx(76, abs=1)  # ITU-R 601 luma of pure red
+def test_predictions_stream_a_batch_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(predict, "BATCH", 4)
+    files = [dirty.good_jpeg(tmp_path, f"{i}.jpg", seed=i) for i in range(10)]
+    batches = []
+
+    def model(x):
+        batches.append(len(x))
+        return np.tile([0.2, 0.8], (len(x), 1))
+
+    loaded = Loaded(model, "test", (8, 8, 3))
+    results = predict.predict(files, loaded, predict.Preprocessing((8, 8), "rgb", ("a", "b")), 1, Limits())
+    assert next(results) == predict.Prediction(str(files[0]), (("b", pytest.approx(0.8)),))
+    assert batches == [4]  # the first answer comes before the other files reach the model
+    assert [r.path for r in results] == [str(f) for f in files[1:]]
+    assert batches == [4, 4, 2]

@@ -1,6 +1,7 @@
 """`convpipe push`, `pull` and `remote` against a real S3 server (moto) on loopback, healthy and failing.
 
-The project is a few `dvc add`ed files, not a pipeline: what is tested is the transfer and its messages.
+The project is a few `dvc add`ed files and a one-line `cp` stage, not convpipe's pipeline: what is tested is
+the transfer and its messages.
 """
 import hashlib
 import shutil
@@ -32,7 +33,7 @@ def env():
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory, s3, env):
-    """A git + DVC project tracking data/ (three files), with a default remote 'storage' on the healthy server,
+    """A git + DVC project tracking data/ (three files) and a stage copying it to copy/, with a default remote 'storage' on the healthy server,
     'unreachable' at a port nothing listens on and 'refusing' on the strict server."""
     url, strict = s3
     repo = tmp_path_factory.mktemp("template") / "project"
@@ -40,7 +41,8 @@ def template(tmp_path_factory, s3, env):
     for i in range(3):
         (repo / "data" / f"{i}.txt").write_text(f"file {i}\n")
     run("git", "init", "-q", cwd=repo)
-    for args in (["init", "-q"], ["add", "-q", "data"],
+    for args in (["init", "-q"], ["add", "-q", "data"], ["stage", "add", "-n", "copy", "-d", "data", "-o", "copy",
+                                                         "cp -r data copy"], ["repro", "-q"],
                  ["remote", "add", "-d", "storage", f"s3://{BUCKET}/dvc"],
                  ["remote", "modify", "storage", "endpointurl", url],
                  ["remote", "add", "unreachable", f"s3://{BUCKET}/dvc"],
@@ -63,9 +65,9 @@ def convpipe(*args: str, cwd: Path, env: dict):
 
 
 def snapshot(repo: Path) -> dict[str, str]:
-    """Every file of the workspace's data and of the DVC cache, with its MD5."""
+    """Every file of the workspace's data and output and of the DVC cache, with its MD5."""
     return {str(path.relative_to(repo)): hashlib.md5(path.read_bytes()).hexdigest()
-            for folder in ("data", ".dvc/cache") for path in sorted((repo / folder).rglob("*")) if path.is_file()}
+            for folder in ("data", "copy", ".dvc/cache") for path in sorted((repo / folder).rglob("*")) if path.is_file()}
 
 
 def remote_endpoint(repo: Path, name: str, env: dict) -> str:
@@ -79,35 +81,45 @@ def test_a_healthy_default_remote_pushes_and_pulls_through_convpipe(project, env
     before = snapshot(project)
     push = convpipe("push", cwd=project, env=env)
     assert push.returncode == 0, push.stdout + push.stderr
-    assert len(servers.list_keys(s3[0], BUCKET, "dvc/files/md5/")) == 4  # three files and the folder's .dir
-    run("rm", "-rf", "data", ".dvc/cache", cwd=project)
+    # Three files and the folder's .dir (copy/ holds the same), and the stage's run record: --run-cache.
+    assert len(servers.list_keys(s3[0], BUCKET, "dvc/files/md5/")) == 4
+    assert servers.list_keys(s3[0], BUCKET, "dvc/runs/")
+    run("rm", "-rf", "data", "copy", ".dvc/cache", cwd=project)
     pull = convpipe("pull", cwd=project, env=env)
     assert pull.returncode == 0, pull.stdout + pull.stderr
-    assert snapshot(project) == before
+    # Every output and its cache entry is back; run records come only with `dvc pull --run-cache`.
+    assert snapshot(project) == {path: md5 for path, md5 in before.items() if not path.startswith(".dvc/cache/runs/")}
 
 
-@pytest.mark.parametrize("args, problem", [
-    (["-r", "unreachable"], "{label}: cannot connect: Could not connect to the endpoint URL: "),
-    (["-r", "refusing"], "{label}: credentials refused (403 InvalidAccessKeyId: "),
-    (["-r", "nope"], "remote 'nope': not configured (configured: storage, unreachable, refusing) — "),
-    ([], "no default DVC remote (configured: storage, unreachable, refusing) — name one with -r"),
-], ids=["unreachable", "refusing", "unknown", "no-default"])
-@pytest.mark.parametrize("command", ["push", "pull"])
-def test_a_failing_remote_is_named_in_one_line_and_nothing_local_changes(project, env, command, args, problem):
-    if not args:
+FAILURES = {  # case: the remote named on the command line, and how the one line starts after "error: "
+    "unreachable": ("unreachable", "remote 'unreachable' (s3://convpipe/dvc, endpoint {endpoint}): cannot connect: "
+                                   "Could not connect to the endpoint URL: "),
+    "refusing": ("refusing", "remote 'refusing' (s3://convpipe/dvc, endpoint {endpoint}): credentials refused "
+                             "(403 InvalidAccessKeyId: "),
+    "unknown": ("nope", "remote 'nope': not configured (configured: storage, unreachable, refusing) — "),
+    "no-default": (None, "no default DVC remote (configured: storage, unreachable, refusing) — name one with -r"),
+    "none": (None, "no DVC remote configured — add one with `dvc remote add -d storage "),
+}
+
+
+@pytest.mark.parametrize("case", FAILURES)
+@pytest.mark.parametrize("command", ["push", "pull", "remote"])
+def test_a_failing_remote_is_named_in_one_line_and_nothing_local_changes(project, env, command, case):
+    name, problem = FAILURES[case]
+    if case == "no-default":
         run("dvc", "remote", "default", "--unset", cwd=project, env=env)
-    name = args[-1] if args else ""
-    if name in ("unreachable", "refusing"):
-        label = f"remote '{name}' (s3://{BUCKET}/dvc, endpoint {remote_endpoint(project, name, env)})"
-    else:
-        label = ""
+    if case == "none":
+        (project / ".dvc" / "config").write_text("")
+    if "{endpoint}" in problem:
+        problem = problem.format(endpoint=remote_endpoint(project, name, env))
+    args = [] if name is None else [name] if command == "remote" else ["-r", name]
     before = snapshot(project)
     started = time.perf_counter()
     result = convpipe(command, *args, cwd=project, env=env)
     assert time.perf_counter() - started < 15  # the check's own time is bounded; this is mostly start-up
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert result.stderr.startswith(f"convpipe {command}: error: " + problem.format(label=label)), result.stderr
+    assert result.stderr.startswith(f"convpipe {command}: error: {problem}"), result.stderr
     assert snapshot(project) == before
 
 
@@ -117,3 +129,17 @@ def test_a_dvc_failure_after_the_check_still_names_the_remote(project, env, s3):
     assert result.stderr.strip().splitlines()[-1] == (
         f"convpipe push: error: dvc push with remote 'storage' (s3://{BUCKET}/dvc, endpoint {s3[0]}) "
         "failed (exit code 1); nothing local was removed, and running it again transfers only what is missing")
+
+
+def test_a_stage_pulling_from_a_down_remote_fails_before_running_and_convpipe_remote_names_it(project, env):
+    run("dvc", "remote", "default", "unreachable", cwd=project, env=env)
+    shutil.rmtree(project / "copy")
+    before = snapshot(project)
+    # DVC's own message names the endpoint's URL, not the remote; one attempt, as the retries change nothing.
+    repro = run("dvc", "repro", "--pull", cwd=project, env={**env, "AWS_MAX_ATTEMPTS": "1"}, check=False)
+    assert repro.returncode != 0 and "Could not connect to the endpoint URL" in repro.stderr, repro.stderr
+    assert "Running stage" not in repro.stdout and snapshot(project) == before
+    check = convpipe("remote", cwd=project, env=env)
+    assert check.returncode == 2
+    assert check.stderr.startswith("convpipe remote: error: remote 'unreachable' (s3://convpipe/dvc, endpoint "
+                                   "http://127.0.0.1:"), check.stderr

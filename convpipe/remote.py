@@ -156,8 +156,11 @@ def jobs(count: int | None) -> list[str]:
 def transfer(command: str, name: str | None, args: list[str]) -> None:
     """Check the remote, then run `dvc COMMAND -r NAME ARGS`; RemoteUnavailable naming the remote if either fails."""
     name, label = check(name)
-    code = subprocess.run([sys.executable, "-m", "dvc", command, "-r", name, *args]).returncode
+    try:
+        code = subprocess.run([sys.executable, "-m", "dvc", command, "-r", name, *args]).returncode
+    except KeyboardInterrupt:  # Ctrl-C stops DVC too (same process group); say how to finish, not a traceback
+        code = 130
     if code:
         # The check passed, so the failure came mid-transfer: DVC's lines above say which file.
-        raise RemoteUnavailable(f"dvc {command} with {label} failed (exit code {code}); nothing local was "
-                                f"removed, and running it again transfers only what is missing")
+        raise RemoteUnavailable(f"dvc {command} with {label} failed (exit code {code}); running it again "
+                                "transfers only what is still missing")

@@ -128,7 +128,7 @@ def test_a_dvc_failure_after_the_check_still_names_the_remote(project, env, s3):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"convpipe push: error: dvc push with remote 'storage' (s3://{BUCKET}/dvc, endpoint {s3[0]}) "
-        "failed (exit code 1); nothing local was removed, and running it again transfers only what is missing")
+        "failed (exit code 1); running it again transfers only what is still missing")
 
 
 def test_a_stage_pulling_from_a_down_remote_fails_before_running_and_convpipe_remote_names_it(project, env):

@@ -9,12 +9,14 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from convpipe.urls import redact
 
 CHECK_TIMEOUT = 5.0  # seconds the pre-flight check waits for the remote to answer one listing
 # botocore retries a refused connection four times with back-off (about 6 s); one attempt tells the same
-# at once. Only the check's own client sees this: `dvc push` and `dvc pull` keep their retries.
+# at once. Set only while the check runs: `dvc push` and `dvc pull` keep their retries.
 CHECK_ENV = {"AWS_MAX_ATTEMPTS": "1"}
 CREDENTIAL_HINTS = {"s3": "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
                           "`dvc remote modify --local {name} access_key_id …`"}
@@ -106,6 +108,21 @@ def _within(timeout: float, call) -> BaseException | None:
     return outcome[0] if outcome else TimeoutError(f"no answer within {timeout:g} s")
 
 
+@contextmanager
+def _defaults(values: dict[str, str]) -> Iterator[None]:
+    """Environment variables set to `values` where unset, while the block runs."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update({key: saved[key] or value for key, value in values.items()})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def check(name: str | None = None, timeout: float = CHECK_TIMEOUT) -> tuple[str, str]:
     """The remote's name and description once it answered a listing within `timeout` seconds.
 
@@ -133,16 +150,8 @@ def check(name: str | None = None, timeout: float = CHECK_TIMEOUT) -> tuple[str,
             remote = repo.cloud.get_remote(name)
         except DvcException as err:  # a bad setting, or the URL's scheme needs a plugin (dvc-s3, …)
             raise RemoteUnavailable(f"{label}: {err}") from None
-        saved = {key: os.environ.get(key) for key in CHECK_ENV}
-        os.environ.update({key: os.environ.get(key) or value for key, value in CHECK_ENV.items()})
-        try:
+        with _defaults(CHECK_ENV):
             problem = _within(timeout, lambda: _probe(remote.fs, remote.path))
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
     if problem is not None:
         raise RemoteUnavailable(f"{label}: {explain(problem, name, url.partition('://')[0])}")
     return name, label

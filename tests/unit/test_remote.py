@@ -1,10 +1,11 @@
 """The DVC remote check's messages, built from the exceptions botocore, s3fs and the OS raise."""
+import os
 import time
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from convpipe.remote import _within, describe, explain, no_remote
+from convpipe.remote import _defaults, _within, describe, explain, no_remote
 
 
 def raised(err: BaseException, cause: BaseException | None = None) -> BaseException:
@@ -77,3 +78,11 @@ def test_the_check_gives_up_after_its_timeout():
 def test_the_check_returns_what_the_call_raised_or_none():
     assert _within(1, lambda: None) is None
     assert isinstance(_within(1, lambda: 1 / 0), ZeroDivisionError)
+
+
+def test_the_check_sets_its_environment_only_where_unset_and_only_while_it_runs(monkeypatch):
+    monkeypatch.delenv("CONVPIPE_A", raising=False)
+    monkeypatch.setenv("CONVPIPE_B", "user's")
+    with _defaults({"CONVPIPE_A": "1", "CONVPIPE_B": "1"}):
+        assert (os.environ["CONVPIPE_A"], os.environ["CONVPIPE_B"]) == ("1", "user's")
+    assert "CONVPIPE_A" not in os.environ and os.environ["CONVPIPE_B"] == "user's"

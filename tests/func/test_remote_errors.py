@@ -33,8 +33,8 @@ def env():
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory, s3, env):
-    """A git + DVC project tracking data/ (three files) and a stage copying it to copy/, with a default remote 'storage' on the healthy server,
-    'unreachable' at a port nothing listens on and 'refusing' on the strict server."""
+    """A git + DVC project tracking data/ (three files) and a stage copying it to copy/, with remotes 'storage'
+    (the default, on the healthy server), 'unreachable' (a port nothing listens on) and 'refusing' (the strict one)."""
     url, strict = s3
     repo = tmp_path_factory.mktemp("template") / "project"
     (repo / "data").mkdir(parents=True)
@@ -67,7 +67,8 @@ def convpipe(*args: str, cwd: Path, env: dict):
 def snapshot(repo: Path) -> dict[str, str]:
     """Every file of the workspace's data and output and of the DVC cache, with its MD5."""
     return {str(path.relative_to(repo)): hashlib.md5(path.read_bytes()).hexdigest()
-            for folder in ("data", "copy", ".dvc/cache") for path in sorted((repo / folder).rglob("*")) if path.is_file()}
+            for folder in ("data", "copy", ".dvc/cache")
+            for path in sorted((repo / folder).rglob("*")) if path.is_file()}
 
 
 def remote_endpoint(repo: Path, name: str, env: dict) -> str:
@@ -137,7 +138,8 @@ def test_a_stage_pulling_from_a_down_remote_fails_before_running_and_convpipe_re
     before = snapshot(project)
     # DVC's own message names the endpoint's URL, not the remote; one attempt, as the retries change nothing.
     repro = run("dvc", "repro", "--pull", cwd=project, env={**env, "AWS_MAX_ATTEMPTS": "1"}, check=False)
-    assert repro.returncode != 0 and "Could not connect to the endpoint URL" in repro.stderr, repro.stderr
+    assert repro.returncode != 0 and "unexpected error - Could not connect to the endpoint URL" in repro.stderr, \
+        repro.stderr
     assert "Running stage" not in repro.stdout and snapshot(project) == before
     check = convpipe("remote", cwd=project, env=env)
     assert check.returncode == 2

@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convpipe.cli import bench, gate, predict, similar
+from convpipe.cli import bench, gate, predict, pull, push, remote, similar
 from convpipe.errors import USER_ERRORS
 
-COMMANDS = {"bench": bench, "gate": gate, "predict": predict, "similar": similar}
+COMMANDS = {"bench": bench, "gate": gate, "predict": predict, "pull": pull, "push": push, "remote": remote,
+            "similar": similar}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,20 @@
+"""convpipe remote: check that a DVC remote answers and accepts the credentials, e.g. before `dvc repro --pull`."""
+from __future__ import annotations
+
+import argparse
+
+from convpipe import remote
+
+
+def add_parser(subparsers) -> None:
+    """Register `remote` and its argument."""
+    sub = subparsers.add_parser("remote", help="check a DVC remote (reachable, credentials accepted)",
+                                description=__doc__.split(": ", 1)[1])
+    sub.add_argument("name", nargs="?", help="DVC remote name (default: the project's default remote)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print `remote 'NAME' (URL…): ok`; a failed check raises RemoteUnavailable."""
+    _, label = remote.check(args.name)
+    print(f"{label}: ok")
+    return 0

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import convpipe
 from convpipe.params import Params
+from convpipe.urls import redact
 
 PIPELINE_TAG = "convpipe.pipeline"
 CHECK_TIMEOUT = 3.0  # seconds the pre-flight check waits for a tracking server to answer
@@ -48,14 +49,6 @@ def project_root(start: Path | None = None) -> Path:
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI if set, else a SQLite store at the project root."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
-
-
-def redact(uri: str) -> str:
-    """`uri` without the password of its user-info part, fit for messages."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    return parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}").geturl()
 
 
 def _writable_folder(path: Path) -> str | None:

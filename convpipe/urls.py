@@ -1,15 +1,19 @@
-"""Showing URLs without their secrets; shared by the downloader and the params logged to MLflow."""
+"""Showing URLs without their secrets; shared by the downloader, the tracking and remote messages, and
+the params logged to MLflow."""
 import urllib.parse
 
 
 def redact(url: str) -> str:
-    """Return url with any user:password replaced by *** and the query string masked."""
+    """`url` with its user-info (user:password@) and query string shown as *** and no fragment."""
+    # Edited in place rather than rebuilt: urlunsplit would turn sqlite:////abs/path.db into sqlite://abs/path.db.
     parts = urllib.parse.urlsplit(url)
-    _, at, host = parts.netloc.rpartition("@")
-    netloc = f"***@{host}" if at else host
-    # Signed URLs (S3, GCS, SAS) carry their secret in the query, so none of it is shown.
-    query = "***" if parts.query else ""
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    shown = url.partition("#")[0]
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at:
+        shown = shown.replace(f"{userinfo}@", "***@", 1)
+    if parts.query:  # signed URLs (S3, GCS, SAS) carry their secret in the query, so none of it is shown
+        shown = shown.replace(f"?{parts.query}", "?***", 1)
+    return shown
 
 
 def redact_source(source: str) -> str:

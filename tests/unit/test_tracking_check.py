@@ -5,7 +5,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from convpipe.tracking import redact, unreachable
+from convpipe.tracking import unreachable
+from convpipe.urls import redact
 from tests.servers import free_port
 
 
@@ -71,6 +72,8 @@ def test_sqlite_under_a_file_is_unusable(tmp_path):
     assert unreachable(f"sqlite:///{tmp_path}/file/mlflow.db") == f"{tmp_path}/file is not a folder"
 
 
-def test_redact_hides_only_the_password():
-    assert redact("https://alice:s3cret@mlflow.example.com:5000/x") == "https://alice:***@mlflow.example.com:5000/x"
+def test_redact_hides_user_info_and_query_and_keeps_file_uris_intact():
+    assert redact("https://alice:s3cret@mlflow.example.com:5000/x") == "https://***@mlflow.example.com:5000/x"
+    assert redact("sqlite:////abs/mlflow.db") == "sqlite:////abs/mlflow.db"
+    assert redact("postgresql://u:p@db:5432/mlflow?sslmode=require") == "postgresql://***@db:5432/mlflow?***"
     assert redact("http://127.0.0.1:5000") == "http://127.0.0.1:5000"

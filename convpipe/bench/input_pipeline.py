@@ -92,12 +92,7 @@ def books_loader(repo: Path, convpipe_rate: float) -> dict:
 
 def augmented_batches(ds, augment, seed: int):
     """`ds`'s batches through `augment`, each with its own seed, as training sees them."""
-    if augment is None:
-        return ds
-    def one(step, batch):
-        return augment(batch[0], tf.stack([tf.constant(seed, tf.int64), step])), batch[1]
-
-    return ds.enumerate().map(one, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return ds if augment is None else records.augmented(ds, augment, seed).prefetch(tf.data.AUTOTUNE)
 
 
 def _second_pass(ds) -> float:

@@ -167,10 +167,19 @@ class Epochs:
         batches = self.examples.shuffle(self.shuffle_buffer, seed=key, reshuffle_each_iteration=False)
         batches = batches.batch(self.batch_size).map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
         if self.augment is not None:
-            batches = batches.enumerate().map(
-                lambda step, batch: (self.augment(batch[0], tf.stack([tf.constant(key, tf.int64), step])), batch[1]),
-                num_parallel_calls=tf.data.AUTOTUNE)
+            batches = augmented(batches, self.augment, key)
         return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def augmented(batches, augment: Callable, key: int):
+    """`batches` of (images, labels) with the images through `augment`, batch i seeded by (key, i)."""
+    import tensorflow as tf
+
+    def one(step, batch):
+        images, labels = batch
+        return augment(images, tf.stack([tf.constant(key, tf.int64), step])), labels
+
+    return batches.enumerate().map(one, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def training_epochs(prepared_dir: Path, batch_size: int, seed: int, augment: Callable | None) -> Epochs:

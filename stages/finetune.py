@@ -1,69 +1,67 @@
 """finetune: continue from train's best model with the top layers unfrozen, at a lower learning rate.
 
 Keeps whichever of the starting and the finetuned weights has the lower val_loss, and says which.
-Reads params: seed, paths, augment, train.batch_size, train.class_weight, train.distribute, finetune, tracking.
+Reads params: seed, augment, train.batch_size, train.class_weight, train.distribute, finetune, tracking.
 Writes: paths.finetune/model.keras, history.csv and phases.json (val metrics before and after).
 """
+
 import json
 import sys
-from pathlib import Path
 
-import mlflow
-import tensorflow as tf
-
-from convpipe import params as params_module
-from convpipe.atomic import atomic_dir
-from convpipe.data import records
+from convpipe.core.atomic import atomic_dir
+from convpipe.core.errors import run_main
+from convpipe.core.params import load_params
+from convpipe.core.paths import load_paths
+from convpipe.core.tracking import stage_run
+from convpipe.data import shards
 from convpipe.data.augment import augmentation
-from convpipe.errors import run_main
-from convpipe.models import unfreeze
-from convpipe.tracking import keras_callback, log_to_parent, stage_run
-from convpipe.training import (BACKUP_ROOT, class_weights, compile_model, distribution, fit, seed_everything,
-                               worker_dir)
+from convpipe.model.builders import unfreeze
+from convpipe.model.saved import MODEL_FILE, load_model
+from convpipe.model.seeding import seed_everything
+from convpipe.model.training import BACKUP_ROOT, class_weights, compile_model, distribution, fit, worker_dir
 
 
-def val_metrics(model: tf.keras.Model, val_ds) -> dict[str, float]:
+def val_metrics(model, val_ds) -> dict[str, float]:
     """val_loss and val_accuracy of `model` as it stands."""
     return dict(zip(["val_loss", "val_accuracy"], model.evaluate(val_ds, verbose=0)))
 
 
 def main() -> None:
-    params = params_module.load()
+    params, paths = load_params(), load_paths()
     settings = params.finetune
     strategy = distribution(params.train.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
-    prepared = Path(params.paths.prepared)
-    meta = records.read_meta(prepared)
+    meta = shards.read_meta(paths.prepared)
     auto = params.train.class_weight == "auto"
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if auto else None
     # out_dir is a temporary sibling of paths.finetune, renamed into place when the stage succeeds.
-    with stage_run("finetune", params) as run, atomic_dir(worker_dir(Path(params.paths.finetune), strategy)) as out_dir:
-        train = records.training_epochs(prepared, params.train.batch_size, params.seed, augmentation(params.augment))
-        val_ds = records.dataset(prepared, "val", params.train.batch_size)
+    with stage_run("finetune", params) as run, atomic_dir(worker_dir(paths.finetune, strategy)) as out_dir:
+        batch_size = params.train.batch_size
+        train = shards.training_epochs(paths.prepared, batch_size, params.seed, augmentation(params.augment))
+        val_ds = shards.dataset(paths.prepared, "val", batch_size)
         with strategy.scope():
-            model = tf.keras.models.load_model(Path(params.paths.train) / "model.keras", safe_mode=True)
+            model = load_model(paths.train / MODEL_FILE)
             unfrozen = unfreeze(model, settings.unfreeze)
             compile_model(model, settings.learning_rate)
         start, start_weights = val_metrics(model, val_ds), model.get_weights()
         history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights,
-                      [keras_callback()] if run else [])
+                      run.keras_callbacks())
         tuned = val_metrics(model, val_ds) if history else start
         # Fine-tuning can overfit a small val set's loss; never hand on a model worse than train's.
         kept = "finetuned" if tuned["val_loss"] < start["val_loss"] else "start"
         if kept == "start":
             model.set_weights(start_weights)
-        model.save(out_dir / "model.keras")
+        model.save(out_dir / MODEL_FILE)
         phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen}
         with open(out_dir / "phases.json", "w", encoding="utf-8") as handle:
             json.dump(phases, handle, indent=2)
         gain = {"start_val_loss": start["val_loss"], "start_val_accuracy": start["val_accuracy"],
                 "finetuned_val_loss": tuned["val_loss"], "finetuned_val_accuracy": tuned["val_accuracy"],
                 "kept_finetuned": float(kept == "finetuned")}
-        if run:
-            mlflow.log_metrics({**gain, "unfrozen_layers": unfrozen, "epochs_run": len(history)})
-            mlflow.set_tag("convpipe.finetune.kept", kept)
-            log_to_parent(run, gain)
-            mlflow.log_artifacts(str(out_dir), "model")
+        run.log_metrics({**gain, "unfrozen_layers": unfrozen, "epochs_run": len(history)})
+        run.set_tags({"convpipe.finetune.kept": kept})
+        run.log_to_parent(gain)
+        run.log_artifacts(out_dir, "model")
         print(f"finetune: val_loss {start['val_loss']:.4f} → {tuned['val_loss']:.4f}, val_accuracy "
               f"{start['val_accuracy']:.4f} → {tuned['val_accuracy']:.4f} with {unfrozen} layer(s) unfrozen; "
               f"kept the {kept} weights")

@@ -1,20 +1,20 @@
 """report: assemble reports/report.md from the evaluate, preprocess and export stages' reports.
 
-Reads params: paths, tracking.
+Reads params: tracking.
 Writes: paths.reports/report.md (links the figures in paths.reports/figures/ by relative path).
 """
+
 import csv
 import json
 import sys
 from pathlib import Path
 
-import mlflow
-
-from convpipe import params as params_module
-from convpipe import report
-from convpipe.atomic import atomic_file
-from convpipe.errors import run_main
-from convpipe.tracking import stage_run
+from convpipe.core.atomic import atomic_file
+from convpipe.core.errors import run_main
+from convpipe.core.params import load_params
+from convpipe.core.paths import load_paths
+from convpipe.core.tracking import stage_run
+from convpipe.evaluate import report
 
 
 def read_json(path: Path) -> dict:
@@ -27,8 +27,7 @@ def read_json(path: Path) -> dict:
 
 
 def main() -> None:
-    params = params_module.load()
-    reports = Path(params.paths.reports)
+    params, reports = load_params(), load_paths().reports
     with stage_run("report", params) as run:
         with open(reports / "plots" / "learning_curve.csv", newline="", encoding="utf-8") as handle:
             curve = list(csv.DictReader(handle))
@@ -37,8 +36,7 @@ def main() -> None:
                              read_json(reports / "export.json"), curve, figures)
         with atomic_file(reports / "report.md") as handle:
             handle.write(page)
-        if run:
-            mlflow.log_artifact(str(reports / "report.md"))
+        run.log_artifact(reports / "report.md")
         print(f"report: wrote {reports / 'report.md'} with {len(figures)} figure(s)")
 
 

@@ -1,6 +1,6 @@
 """split: hash, deduplicate, group near-duplicates and assign every image to train/val/test by content.
 
-Reads params: seed, paths, data, tracking.
+Reads params: seed, data (fractions, max_per_class, keep_source_splits, max_pixels, near_duplicate_*), tracking.
 Writes: paths.split/{train,val,test}.csv and summary.json (with the near-duplicate groups), and
 paths.reports/near_duplicates.png (a few groups, drawn).
 """
@@ -10,16 +10,16 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-import mlflow
 import numpy as np
 
-from convpipe import params as params_module
-from convpipe import plots
-from convpipe.atomic import atomic_dir
+from convpipe.core.atomic import atomic_dir
+from convpipe.core.errors import run_main
+from convpipe.core.params import load_params
+from convpipe.core.paths import load_paths
+from convpipe.core.tracking import stage_run
 from convpipe.data import layout, near_duplicates, split
 from convpipe.data.images import load_image
-from convpipe.errors import run_main
-from convpipe.tracking import stage_run
+from convpipe.evaluate import plots
 
 GROUPS_LISTED = 200  # groups listed by path in summary.json (largest first); all are counted
 GROUPS_DRAWN = 6  # groups drawn, largest first
@@ -52,12 +52,12 @@ def draw(listed: list[dict], max_pixels: int, path: Path) -> None:
 
 
 def main() -> None:
-    params = params_module.load()
+    params, paths = load_params(), load_paths()
     data = params.data
-    raw_dir, out_dir, reports = Path(params.paths.raw), Path(params.paths.split), Path(params.paths.reports)
+    raw_dir, out_dir, reports = paths.raw, paths.split, paths.reports
     with stage_run("split", params) as run:
-        records, skipped = split.scan(raw_dir, ignore=layout.METADATA_FILES)
-        unique, dropped = split.deduplicate(records)
+        found, skipped = split.scan(raw_dir, ignore=layout.METADATA_FILES)
+        unique, dropped = split.deduplicate(found)
         fixed = layout.read_source_splits(raw_dir) if data.keep_source_splits else {}
         groups = find_groups(unique, data.near_duplicate_hash, data.near_duplicate_distance, data.max_pixels)
         grouped = [[unique[i] for i in g.members] for g in groups]
@@ -71,7 +71,7 @@ def main() -> None:
         # Non-zero only when a tiny class had to lend a grouped image to fill an empty split.
         near["crossed_splits_after_grouping"] = near_duplicates.crossed(paths, split_of(splits))
         summary = {
-            "images_found": len(records),
+            "images_found": len(found),
             "source_splits": sorted(set(fixed.values())),
             "counts": {name: len(members) for name, members in splits.items()},
             "skipped": layout.read_download_report(raw_dir)["skipped"] + [asdict(s) for s in skipped + dropped],
@@ -83,12 +83,11 @@ def main() -> None:
             with open(part / "summary.json", "w", encoding="utf-8") as handle:
                 json.dump(summary, handle, indent=2, ensure_ascii=False)
         draw(near["listed"], data.max_pixels, reports / "near_duplicates.png")
-        if run:
-            mlflow.log_metrics({f"{name}_images": count for name, count in summary["counts"].items()})
-            mlflow.log_metrics({"skipped_files": len(summary["skipped"]), "near_duplicate_groups": near["groups"],
-                                "near_duplicate_groups_crossing_before": near["crossed_splits_before_grouping"]})
-            mlflow.log_artifacts(str(out_dir), "split")
-            mlflow.log_artifact(str(reports / "near_duplicates.png"))
+        run.log_metrics({**{f"{name}_images": count for name, count in summary["counts"].items()},
+                         "skipped_files": len(summary["skipped"]), "near_duplicate_groups": near["groups"],
+                         "near_duplicate_groups_crossing_before": near["crossed_splits_before_grouping"]})
+        run.log_artifacts(out_dir, "split")
+        run.log_artifact(reports / "near_duplicates.png")
         print(f"split: {summary['counts']}, skipped {len(summary['skipped'])} file(s); {near['groups']} "
               f"near-duplicate group(s), {near['crossed_splits_before_grouping']} of them crossed splits before "
               "grouping")

@@ -25,8 +25,9 @@ def stripes(n: int, seed: int):
 
 def run(config: dict) -> dict:
     """Build, compile and fit small_convnet per `config`; return history, epochs run here and a weight sum."""
-    from convpipe.params import Model, Train
-    from convpipe.training import compile_model, distribution, fit, seed_everything, worker_dir
+    from convpipe.core.params import Model, Train
+    from convpipe.model.seeding import seed_everything
+    from convpipe.model.training import compile_model, distribution, fit, worker_dir
 
     strategy = distribution(config.get("distribute", "none"))
     seed_everything(0)
@@ -35,8 +36,8 @@ def run(config: dict) -> dict:
     settings = Train(epochs=config["epochs"], batch_size=8, learning_rate=0.01, patience=config.get("patience", 10),
                      reduce_lr_patience=2)
     from convpipe.data.augment import augmentation
-    from convpipe.data.records import Epochs
-    from convpipe.params import Augment
+    from convpipe.data.shards import Epochs
+    from convpipe.core.params import Augment
 
     # Augmentation and dropout are on, so a resumed fit only equals an uninterrupted one if their
     # random state resumes too.
@@ -73,7 +74,7 @@ def weight_sum(model) -> float:
 
 def build(spec):
     """small_convnet for 16×16×1 images, 2 classes."""
-    from convpipe.models import build_model
+    from convpipe.model.builders import build_model
 
     return build_model(spec, (16, 16, 1), 2)
 

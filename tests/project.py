@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import yaml
 
+from convpipe.bench import workspace
+from convpipe.bench.workspace import set_params  # noqa: F401  (tests set params through this module)
+
 ROOT = Path(__file__).resolve().parents[1]
+with open(ROOT / "dvc.yaml", encoding="utf-8") as handle:
+    STAGES = list(yaml.safe_load(handle)["stages"])  # in pipeline order
 
 # Enough to exercise every stage in seconds: 15 digits per class, a couple of epochs, one export.
 TINY = {
@@ -20,31 +24,14 @@ TINY = {
 }
 
 
-def copy_project(dest: Path, git: bool = True, **sections: dict) -> Path:
-    """Copy the code, dvc.yaml and params.yaml into `dest`; `sections` update params.yaml section by section."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for item in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(ROOT / item, dest / item)
-    for folder in ("convpipe", "stages", ".dvc"):
-        shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
-    set_params(dest, **sections)
-    if git:
-        run("git", "init", "-q", cwd=dest)
+def copy_project(dest: Path, git: bool = True, commit: bool = True, **sections: dict) -> Path:
+    """Copy the code, dvc.yaml and params.yaml into `dest`, a git repository (unless `git` is false) where they
+    are committed (unless `commit` is false); `sections` update params.yaml."""
+    workspace.copy_project(ROOT, dest, git=git, **sections)
+    if git and commit:
         run("git", "add", "-A", cwd=dest)
         run("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "init", cwd=dest)
     return dest
-
-
-def set_params(repo: Path, **sections: dict) -> None:
-    """Update params.yaml: a dict updates the section's keys, anything else replaces the section."""
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    for section, values in sections.items():
-        if isinstance(values, dict) and isinstance(params.get(section), dict):
-            params[section].update(values)
-        else:
-            params[section] = values
-    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 
 def clean_env(**extra: str) -> dict:

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from convpipe import params as params_module
-from convpipe.data import records
+from convpipe.core.params import load_params
+from convpipe.core.paths import load_paths
+from convpipe.data import shards
 from convpipe.data.augment import augmentation
-from convpipe.models import build_model
-from convpipe.training import compile_model, seed_everything
+from convpipe.data.images import color_mode_of
+from convpipe.model.builders import build_model
+from convpipe.model.seeding import seed_everything
+from convpipe.model.training import compile_model
 
 # The first epoch traces the step and fills the cache; the fastest of the others is the rate, since
 # anything else running on the machine can only slow an epoch down.
@@ -40,7 +43,7 @@ def images_per_second(params, meta: dict, ds, images: int, epochs: int = EPOCHS)
     model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
     compile_model(model, params.train.learning_rate)
     timer = EpochTimes()
-    if isinstance(ds, records.Epochs):  # one epoch's order over and over: the same work as new ones
+    if isinstance(ds, shards.Epochs):  # one epoch's order over and over: the same work as new ones
         model.fit(ds.epoch(0).repeat(), epochs=epochs, steps_per_epoch=math.ceil(ds.count / ds.batch_size),
                   verbose=0, callbacks=[timer])
     else:
@@ -50,15 +53,15 @@ def images_per_second(params, meta: dict, ds, images: int, epochs: int = EPOCHS)
 
 def efficiency(repo: Path) -> dict:
     """The real pipeline (shards, augmentation) against the same model fed from in-memory tensors."""
-    params = params_module.load(repo / "params.yaml")
-    prepared = repo / params.paths.prepared
-    meta = records.read_meta(prepared)
+    params = load_params(repo / "params.yaml")
+    prepared = repo / load_paths(repo / "dvc.yaml").prepared
+    meta = shards.read_meta(prepared)
     batch = params.train.batch_size
     augment = augmentation(params.augment)
-    x, y = records.arrays(prepared, "train")
+    x, y = shards.arrays(prepared, "train")
     memory = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache()
     in_memory = images_per_second(params, meta, memory.prefetch(tf.data.AUTOTUNE), len(x))
-    pipeline = images_per_second(params, meta, records.training_epochs(prepared, batch, params.seed, augment), len(x))
+    pipeline = images_per_second(params, meta, shards.training_epochs(prepared, batch, params.seed, augment), len(x))
     # The same augmentation on in-memory tensors: what reading the shards costs, apart from augmenting.
     augmented = augmented_batches(memory, augment, params.seed)
     in_memory_augmented = images_per_second(params, meta, augmented, len(x))
@@ -71,19 +74,19 @@ def efficiency(repo: Path) -> dict:
 
 def books_loader(repo: Path, convpipe_rate: float) -> dict:
     """Epoch time with `image_dataset_from_directory` over the train split's files, against convpipe's rate."""
-    params = params_module.load(repo / "params.yaml")
-    prepared = repo / params.paths.prepared
-    meta = records.read_meta(prepared)
-    folder = _train_folder(repo, Path(params.paths.split) / "train.csv", repo / ".bench" / "books_train")
+    params = load_params(repo / "params.yaml")
+    prepared = repo / load_paths(repo / "dvc.yaml").prepared
+    meta = shards.read_meta(prepared)
+    folder = _train_folder(repo, load_paths(repo / "dvc.yaml").split / "train.csv", repo / ".bench" / "books_train")
     batch = params.train.batch_size
     augment = augmentation(params.augment)
     books = tf.keras.utils.image_dataset_from_directory(
         folder, image_size=tuple(meta["image_size"]), batch_size=batch, seed=params.seed,
-        color_mode="grayscale" if meta["channels"] == 1 else "rgb", class_names=meta["class_names"])
+        color_mode=color_mode_of(meta["channels"]), class_names=meta["class_names"])
     books = augmented_batches(books, augment, params.seed)
     images = meta["counts"]["train"]["total"]
     books_rate = images_per_second(params, meta, books, images)
-    ours = records.training_epochs(prepared, batch, params.seed, augment).epoch(0)
+    ours = shards.training_epochs(prepared, batch, params.seed, augment).epoch(0)
     return {"train_images": images, "books_epoch_s": round(images / books_rate, 3),
             "convpipe_epoch_s": round(images / convpipe_rate, 3), "speedup": round(convpipe_rate / books_rate, 2),
             "books_loader_alone_images_per_s": round(images / _second_pass(books), 1),
@@ -92,7 +95,7 @@ def books_loader(repo: Path, convpipe_rate: float) -> dict:
 
 def augmented_batches(ds, augment, seed: int):
     """`ds`'s batches through `augment`, each with its own seed, as training sees them."""
-    return ds if augment is None else records.augmented(ds, augment, seed).prefetch(tf.data.AUTOTUNE)
+    return ds if augment is None else shards.augmented(ds, augment, seed).prefetch(tf.data.AUTOTUNE)
 
 
 def _second_pass(ds) -> float:

@@ -1,4 +1,4 @@
-"""Throw-away copies of the project in which the benchmark runs the real pipeline."""
+"""Throw-away copies of the project, in which the benchmark (and the functional tests) run the real pipeline."""
 from __future__ import annotations
 
 import os
@@ -13,20 +13,31 @@ PROJECT_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore")
 PROJECT_FOLDERS = ("convpipe", "stages", ".dvc")
 
 
-def copy_project(root: Path, dest: Path, **sections: dict) -> Path:
-    """Copy the code, dvc.yaml and params.yaml of `root` into a new git repository at `dest`."""
-    dest.mkdir(parents=True)
+def copy_project(root: Path, dest: Path, git: bool = True, **sections: dict) -> Path:
+    """Copy the code, dvc.yaml and params.yaml of `root` into `dest` (a new git repository unless `git` is
+    false); `sections` update params.yaml as set_params does."""
+    dest.mkdir(parents=True, exist_ok=True)
     for item in PROJECT_FILES:
         if (root / item).exists():
             shutil.copy(root / item, dest / item)
     for folder in PROJECT_FOLDERS:
         shutil.copytree(root / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
-    params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
-    for section, values in sections.items():
-        params[section].update(values)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    set_params(dest, **sections)
+    if git:
+        subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
+
+
+def set_params(repo: Path, **sections: dict) -> None:
+    """Update params.yaml: a dict updates the section's keys, anything else replaces the section."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for section, values in sections.items():
+        if isinstance(values, dict) and isinstance(params.get(section), dict):
+            params[section].update(values)
+        else:
+            params[section] = values
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 
 def timed(*args: str, cwd: Path) -> float:

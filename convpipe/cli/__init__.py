@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from convpipe.cli import bench, gate, predict, pull, push, remote, similar
-from convpipe.errors import USER_ERRORS
+from convpipe.core.errors import USER_ERRORS
 
 COMMANDS = {"bench": bench, "gate": gate, "predict": predict, "pull": pull, "push": push, "remote": remote,
             "similar": similar}

@@ -48,13 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
 def measure(root: Path, work: Path, args: argparse.Namespace) -> dict:
     """Each section's figures, printed as they come; later sections reuse the cold run's copy."""
-    from convpipe.bench import report
+    from convpipe.bench import tables
 
     results, default_repo, started = {}, None, time.perf_counter()
 
     def done(name: str, figures) -> None:
         results[name] = figures
-        print(report.section(name, figures), flush=True)
+        print(tables.section(name, figures), flush=True)
 
     if {"overhead", "input", "inference"} & set(args.only):
         from convpipe.bench.overhead import overhead
@@ -79,9 +79,9 @@ def measure(root: Path, work: Path, args: argparse.Namespace) -> dict:
 
         done("scale", scale(root, work, sorted(args.scale_sizes)))
     if "index" in args.only:
-        from convpipe import index
+        from convpipe.bench.retrieval import benchmark
 
-        figures = index.benchmark(sizes=tuple(args.index_sizes))
+        figures = benchmark(sizes=tuple(args.index_sizes))
         rows = [{"vectors": size, "index": kind, **{k: round(v, 4) for k, v in measured.items()}}
                 for size, by_kind in figures.pop("sizes").items() for kind, measured in by_kind.items()]
         done("index", {**figures, "sizes": rows})

@@ -5,10 +5,11 @@ With --promote, a passing gate moves the registry alias `champion` to the `candi
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from convpipe import gate, params, registry
-from convpipe.tracking import tracking_uri
+from convpipe.core.params import PARAMS_FILE, load_params
+from convpipe.core.paths import load_paths
+from convpipe.ops import gate, registry
+from convpipe.core.tracking import tracking_uri
 
 
 def add_parser(subparsers) -> None:
@@ -16,7 +17,7 @@ def add_parser(subparsers) -> None:
     sub = subparsers.add_parser("gate", help="compare reports/*.json with a baseline revision",
                                 description=__doc__.split(": ", 1)[1].split("\n")[0])
     sub.add_argument("--rev", default="HEAD", help="git revision holding the baseline reports (default: HEAD)")
-    sub.add_argument("--params", default=str(params.PARAMS_FILE), help="params file (default: params.yaml)")
+    sub.add_argument("--params", default=str(PARAMS_FILE), help="params file (default: params.yaml)")
     sub.add_argument("--promote", action="store_true",
                      help="when every rule passes, move the MLflow registry alias 'champion' to the "
                           "'candidate' version of tracking.registered_model")
@@ -24,8 +25,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the verdict table; 0 when every rule passes, 1 otherwise."""
-    settings = params.load(args.params)
-    reports = Path(settings.paths.reports)
+    settings = load_params(args.params)
+    reports = load_paths().reports
     current = gate.read_workspace(reports)
     if not current:
         raise FileNotFoundError(f"{reports}: no metrics.json or export.json (run `dvc repro` first)")

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-import textwrap
 from pathlib import Path
 
-from convpipe import predict, runners
 from convpipe.data.decoder import Limits
 
 
@@ -42,43 +39,29 @@ def decode_limits(args: argparse.Namespace) -> Limits:
     return Limits(args.decode_timeout, args.decode_memory_mb)
 
 
-class JsonList:
-    """Prints the same text as json.dumps(items, indent=2), each item as soon as it is added."""
+def image_files(args: argparse.Namespace) -> list[Path]:
+    """The files named on the command line and the images in the folders named, after checking -k."""
+    from convpipe.serve.predict import expand
 
-    def __init__(self):
-        self.count = 0
-
-    def add(self, item: dict) -> None:
-        """Print one more item of the list."""
-        print(",\n" if self.count else "[\n", end="")
-        print(textwrap.indent(json.dumps(item, indent=2), "  "), end="")
-        self.count += 1
-
-    def close(self) -> None:
-        """Print the end of the list."""
-        print("\n]" if self.count else "[]")
+    if args.k < 1:
+        raise ValueError(f"-k must be at least 1, got {args.k}")
+    files, passed_over = expand(args.images)
+    if passed_over:
+        print(f"note: passed over {passed_over} non-image file(s) in the folders given", file=sys.stderr)
+    return files
 
 
 def run(args: argparse.Namespace) -> int:
     """Print predictions, per-file errors to stderr; 0 when every file was classified, 1 otherwise."""
-    if args.k < 1:
-        raise ValueError(f"-k must be at least 1, got {args.k}")
+    from convpipe.export import description, runtimes
+    from convpipe.serve import output, predict
+
     limits = decode_limits(args)
-    loaded = runners.load(args.model)
-    prep = predict.preprocessing_for(args.model, loaded.input_shape)
-    files, passed_over = predict.expand(args.images)
-    if passed_over:
-        print(f"note: passed over {passed_over} non-image file(s) in the folders given", file=sys.stderr)
-    listing, failed = JsonList(), 0
-    for result in predict.predict(files, loaded, prep, args.k, limits):
-        if result.error:
-            print(f"{result.path}: error: {result.error}", file=sys.stderr)
-            failed += 1
-        if args.json:
-            listing.add({"path": result.path, "error": result.error} if result.error else
-                        {"path": result.path, "top_k": [{"label": label, "probability": p} for label, p in result.top]})
-        elif not result.error:
-            print(f"{result.path}: " + "  ".join(f"{label} {p:.4f}" for label, p in result.top))
-    if args.json:
-        listing.close()
+    files = image_files(args)
+    artifact = runtimes.load(args.model)
+    prep = description.preprocessing_for(args.model, artifact.input_shape)
+    failed = output.emit(
+        predict.predict(files, artifact, prep, args.k, limits), args.json,
+        lambda r: {"path": r.path, "top_k": [{"label": label, "probability": p} for label, p in r.top]},
+        lambda r: f"{r.path}: " + "  ".join(f"{label} {p:.4f}" for label, p in r.top))
     return 1 if failed else 0

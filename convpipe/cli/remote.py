@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from convpipe import remote
+from convpipe.ops import remote
 
 
 def add_parser(subparsers) -> None:

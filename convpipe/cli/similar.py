@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from convpipe import predict
-from convpipe.cli.predict import JsonList, add_decode_options, decode_limits
+from convpipe.cli.predict import add_decode_options, decode_limits, image_files
 
 
 def add_parser(subparsers) -> None:
@@ -22,29 +20,21 @@ def add_parser(subparsers) -> None:
     add_decode_options(sub)
 
 
+def text(match) -> str:
+    """A file's line and one indented line per neighbour."""
+    return "\n".join([f"{match.path}:"] + [f"  {rank}. {path}  label {label}  similarity {similarity:.4f}"
+                                           for rank, (path, label, similarity) in enumerate(match.neighbours, 1)])
+
+
 def run(args: argparse.Namespace) -> int:
     """Print matches, per-file errors to stderr; 0 when every file was answered, 1 otherwise."""
-    from convpipe import similar  # FAISS loads for this subcommand only, not for every `convpipe` call
+    from convpipe.serve import output, similar  # FAISS loads for this subcommand only, not for every `convpipe` call
 
-    if args.k < 1:
-        raise ValueError(f"-k must be at least 1, got {args.k}")
     limits = decode_limits(args)
-    files, passed_over = predict.expand(args.images)
-    if passed_over:
-        print(f"note: passed over {passed_over} non-image file(s) in the folders given", file=sys.stderr)
-    listing, failed = JsonList(), 0
-    for result in similar.find(files, args.index, args.k, limits):
-        if result.error:
-            print(f"{result.path}: error: {result.error}", file=sys.stderr)
-            failed += 1
-        if args.json:
-            listing.add({"path": result.path, "error": result.error} if result.error else
-                        {"path": result.path, "similar": [{"path": p, "label": label, "similarity": s}
-                                                          for p, label, s in result.neighbours]})
-        elif not result.error:
-            print(f"{result.path}:")
-            for rank, (path, label, similarity) in enumerate(result.neighbours, 1):
-                print(f"  {rank}. {path}  label {label}  similarity {similarity:.4f}")
-    if args.json:
-        listing.close()
+    files = image_files(args)
+    failed = output.emit(
+        similar.find(files, args.index, args.k, limits), args.json,
+        lambda m: {"path": m.path, "similar": [{"path": p, "label": label, "similarity": s}
+                                              for p, label, s in m.neighbours]},
+        text)
     return 1 if failed else 0

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from convpipe.data.images import file_sha256
-from convpipe.urls import redact
+from convpipe.core.urls import redact
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
-def fetch(url: str, cache_dir: Path, sha256: str | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Path:
+def download(url: str, cache_dir: Path, sha256: str | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Path:
     """Download url into cache_dir once, verified against sha256 when given; return the cached file.
 
     Without sha256 a cached file is reused as it is, and the hash to pin is logged.

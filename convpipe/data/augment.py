@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from convpipe.params import Augment
+from convpipe.core.params import Augment
 
 Augmenter = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (float32 N×H×W×C 0-255, int64 seed [2]) → same shape
 

@@ -10,7 +10,8 @@ import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-COLOR_MODES = {"grayscale": "L", "rgb": "RGB"}
+COLOR_MODES = {"grayscale": "L", "rgb": "RGB"}  # data.color_mode → Pillow mode
+CHANNELS = {"grayscale": 1, "rgb": 3}  # data.color_mode → channels the model sees
 
 # Modes whose transparency must be flattened onto a background rather than dropped.
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
@@ -32,6 +33,11 @@ class ImageRejected(ValueError):
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
+
+
+def color_mode_of(channels: int) -> str:
+    """The data.color_mode whose images have `channels` channels."""
+    return next(mode for mode, count in CHANNELS.items() if count == channels)
 
 
 def list_images(root: Path) -> tuple[list[Path], list[Skipped]]:

@@ -88,7 +88,7 @@ def group(hashes: list[int | None], distance: int) -> list[Group]:
     for i, j, _ in linked:
         parent[root(i)] = root(j)
     members: dict[int, list[int]] = {}
-    for i in sorted({end for i, j, _ in linked for end in (i, j)}):
+    for i in sorted({end for a, b, _ in linked for end in (a, b)}):
         members.setdefault(root(i), []).append(i)
     links: dict[int, list[tuple[int, int, int]]] = {}
     for i, j, d in linked:

@@ -9,12 +9,12 @@ from PIL import Image
 
 from convpipe.data import archives, folder_source, layout
 from convpipe.data.images import Skipped
-from convpipe.urls import redact_source
+from convpipe.core.urls import redact_source
 
 CACHE_DIR = Path(".convpipe")  # downloads and extracted archives, outside DVC's outputs
 
 
-def fetch(data, raw_dir: Path) -> dict[str, int]:
+def materialise(data, raw_dir: Path) -> dict[str, int]:
     """Write the images of `data.source` under raw_dir/<class>/ and a download report; return class counts."""
     kind, _, where = data.source.partition(":")
     skipped: list[Skipped] = []
@@ -28,7 +28,7 @@ def fetch(data, raw_dir: Path) -> dict[str, int]:
         skipped = folder_source.copy_tree(folder_source.find_layout(Path(where).expanduser()), raw_dir)
         counts = _count(raw_dir)
     else:  # url, checked by the params schema
-        archive = archives.fetch(where, CACHE_DIR / "downloads", data.sha256, data.max_download_bytes)
+        archive = archives.download(where, CACHE_DIR / "downloads", data.sha256, data.max_download_bytes)
         extracted = CACHE_DIR / "extracted" / archive.name
         root = archives.single_root(extracted) if extracted.exists() else archives.extract(archive, extracted)
         skipped = folder_source.copy_tree(folder_source.find_layout(root), raw_dir)

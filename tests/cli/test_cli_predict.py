@@ -4,7 +4,7 @@ import json
 import pytest
 
 from convpipe.cli import main
-from convpipe.cli.predict import JsonList
+from convpipe.serve.output import JsonList
 
 
 def test_help_lists_the_options(capsys):

@@ -1,5 +1,4 @@
 """`convpipe similar`: a near-copy finds its original first, bad files get an error line, --json parses."""
-import io
 import json
 
 import numpy as np
@@ -8,10 +7,11 @@ import tensorflow as tf
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
-from convpipe import index, inspect
+from convpipe.evaluate import retrieval
+from convpipe.model.embedding import embedding_model
 from convpipe.cli import main
-from convpipe.models import build_model
-from convpipe.params import Model
+from convpipe.model.builders import build_model
+from convpipe.core.params import Model
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +27,14 @@ def indexed(tmp_path_factory):
         paths[-1].parent.mkdir(exist_ok=True)
         Image.fromarray(tile).save(paths[-1])
     tf.keras.utils.set_random_seed(0)
-    embedder = inspect.embedding_model(build_model(Model(arch="small_convnet", filters=[8, 16], dropout=0.0),
+    embedder = embedding_model(build_model(Model(arch="small_convnet", filters=[8, 16], dropout=0.0),
                                                    (32, 32, 3), 4))
     pixels = np.stack([np.asarray(Image.fromarray(t).resize((32, 32), Image.BILINEAR), np.float32) for t in tiles])
-    built = index.build(embedder.predict(pixels, verbose=0), exact_max=1000)
+    built = retrieval.build(embedder.predict(pixels, verbose=0), exact_max=1000)
     out = root / "index"
-    index.save(out, built, [str(p) for p in paths], [f"row{i // 6}" for i in range(24)],
+    retrieval.save(out, built, [str(p) for p in paths], [f"row{i // 6}" for i in range(24)],
                {"image_size": [32, 32], "color_mode": "rgb"})
-    embedder.save(out / index.EMBEDDER_FILE)
+    embedder.save(out / retrieval.EMBEDDER_FILE)
     return root, tiles
 
 

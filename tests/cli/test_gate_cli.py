@@ -29,6 +29,7 @@ def write_reports(repo: Path, accuracy: float, int8_accuracy: float = 0.97):
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     git("init", "-q", cwd=tmp_path)
     git("config", "user.email", "ci@example.com", cwd=tmp_path)
     git("config", "user.name", "CI", cwd=tmp_path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from convpipe import registry
+from convpipe.ops import registry
 from convpipe.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,6 +19,7 @@ NAME = "convpipe-classifier"  # tracking.registered_model in params.yaml
 def workspace(tmp_path, monkeypatch):
     """A project folder with params.yaml and its own MLflow store, outside any git checkout."""
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     (tmp_path / "reports").mkdir()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -7,7 +7,7 @@ from PIL import Image
 
 import convpipe  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
-from convpipe import predict
+from convpipe.serve import predict
 from convpipe.cli import main
 from tests import dirty_images as dirty
 

@@ -8,28 +8,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests import dirty_images
+from tests import project as project_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_project(tmp_path: Path, **data) -> Path:
     """A copy of the project whose params point at another source."""
-    repo = tmp_path / "project"
-    repo.mkdir()
-    for item in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(ROOT / item, repo / item)
-    for folder in ("convpipe", "stages", ".dvc"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache"))
-    with open(ROOT / "params.yaml", encoding="utf-8") as handle:
-        params = yaml.safe_load(handle)
-    params["data"].update(color_mode="rgb", val_fraction=0.25, test_fraction=0.25, **data)
-    with open(repo / "params.yaml", "w", encoding="utf-8") as handle:
-        yaml.safe_dump(params, handle)
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    return repo
+    return project_copy.copy_project(tmp_path / "project", commit=False,
+                                     data={"color_mode": "rgb", "val_fraction": 0.25, "test_fraction": 0.25, **data})
 
 
 def repro(repo: Path, target="preprocess") -> subprocess.CompletedProcess:
@@ -129,16 +118,16 @@ def test_a_wrong_sha256_stops_before_anything_is_extracted(tmp_path):
 
 def test_a_tfds_source_lands_in_the_raw_layout(tmp_path, monkeypatch):
     from convpipe.data import layout, sources
-    from convpipe.params import load
+    from convpipe.core.params import load_params
     from tests.tfds_mock import mock_tfds
 
     monkeypatch.chdir(tmp_path)
-    data = load(ROOT / "params.yaml").data.model_copy(
+    data = load_params(ROOT / "params.yaml").data.model_copy(
         update={"source": "tfds:mnist", "tfds_data_dir": str(tmp_path / "tfds")})
     raw = tmp_path / "raw"
     raw.mkdir()
     with mock_tfds("mnist", tmp_path / "tfds", {"train": 20, "test": 20}, num_examples=20):
-        counts = sources.fetch(data, raw)
+        counts = sources.materialise(data, raw)
     assert sum(counts.values()) == 40 and set(counts) == {str(d) for d in range(10)}
     assert set(layout.read_source_splits(raw).values()) == {"train", "test"}
     assert layout.read_download_report(raw)["source"] == "tfds:mnist"

@@ -10,12 +10,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from convpipe import registry, report
-from convpipe.data import records
+from convpipe.evaluate import report
+from convpipe.ops import registry
+from convpipe.data import shards
 from convpipe.data.split import Record, write_manifest
-from convpipe.models import build_model
-from convpipe.params import Model
-from convpipe.training import compile_model
+from convpipe.model.builders import build_model
+from convpipe.core.params import Model
+from convpipe.model.training import compile_model
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["down", "left", "right", "up"]
@@ -46,20 +47,20 @@ def prepare(root: Path) -> None:
     for split, per_class in (("train", 8), ("val", 4), ("test", 6)):
         written = write_images(root / "raw", split, per_class, rng)
         write_manifest(written, root / "data" / "split" / f"{split}.csv")  # the index stage reads train's
-        summary = records.write_split(written, CLASSES, prepared, split, 100, "grayscale", 10**6, (16, 16), 1)
+        summary = shards.write_split(written, CLASSES, prepared, split, 100, "grayscale", 10**6, (16, 16), 1)
         counts[split] = {**summary.counts, "total": sum(summary.counts.values())}
-    with open(prepared / records.META_FILE, "w", encoding="utf-8") as handle:
+    with open(prepared / shards.META_FILE, "w", encoding="utf-8") as handle:
         json.dump({"class_names": CLASSES, "image_size": [16, 16], "channels": 1, "counts": counts}, handle)
     tf.keras.utils.set_random_seed(0)
     model = build_model(Model(arch="small_convnet", filters=[4], dropout=0.1), (16, 16, 1), len(CLASSES))
     compile_model(model, 0.01)
-    images, labels = records.arrays(prepared, "train")
+    images, labels = shards.arrays(prepared, "train")
     for phase, epochs in (("train", 3), ("finetune", 2)):
         out = root / "models" / phase
         out.mkdir(parents=True)
         model.fit(images, labels, epochs=epochs, verbose=0,
                   callbacks=[tf.keras.callbacks.CSVLogger(str(out / "history.csv"))],
-                  validation_data=records.arrays(prepared, "val"))
+                  validation_data=shards.arrays(prepared, "val"))
         model.save(out / "model.keras")
     (root / "reports").mkdir()
     with open(root / "reports" / "data.json", "w", encoding="utf-8") as handle:
@@ -71,6 +72,7 @@ def prepare(root: Path) -> None:
 @pytest.mark.slow
 def test_evaluate_then_report(tmp_path, monkeypatch):
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     prepare(tmp_path)

@@ -7,10 +7,13 @@ import tensorflow as tf
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from convpipe import compress, export, models, predict, runners
 from convpipe.cli import main as cli_main
-from convpipe.params import EXPORT_FORMATS, Export, Model
-from convpipe.training import compile_model
+from convpipe.core.params import Export, Model
+from convpipe.export import convert, description, tfmot
+from convpipe.export.formats import FORMATS
+from convpipe.export.measure import measure
+from convpipe.model import builders
+from convpipe.model.training import compile_model
 
 pytestmark = pytest.mark.slow
 FLOAT_FORMATS = ("savedmodel", "tflite_float32", "onnx")
@@ -30,23 +33,22 @@ def exported(digits, tmp_path_factory):
     """Every format built from a model trained for two epochs; the measurement rows and the folder."""
     x_train, y_train, x_test, y_test = digits
     tf.keras.utils.set_random_seed(0)
-    model = models.small_convnet(Model(arch="small_convnet", filters=[16, 32], dropout=0.0), (8, 8, 1), 10)
+    model = builders.small_convnet(Model(arch="small_convnet", filters=[16, 32], dropout=0.0), (8, 8, 1), 10)
     compile_model(model, 0.01)
     model.fit(x_train, y_train, epochs=2, batch_size=32, verbose=0)
     out = tmp_path_factory.mktemp("export")
     model.save(out / "model.keras")
-    predict.write_description(out, [8, 8], 1, [str(i) for i in range(10)])
-    settings = Export(formats=list(EXPORT_FORMATS), representative_samples=100, onnx_opset=17, latency_runs=3,
+    description.write_description(out, [8, 8], 1, [str(i) for i in range(10)])
+    settings = Export(formats=list(FORMATS), representative_samples=100, onnx_opset=17, latency_runs=3,
                       qat_epochs=1, sparsity=0.5, prune_epochs=2, tune_learning_rate=0.002, tune_batch_size=64)
     train_ds = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(1200, seed=0).batch(64)
     reference = model.predict(x_test, verbose=0)
-    rows = {"keras": runners.measure(out / "model.keras", x_test, y_test, reference, 3)}
-    for kind in EXPORT_FORMATS:
-        source = compress.source_model(model, kind, train_ds, 19, settings)
-        if kind == "tflite_pruned_int8":
-            rows["sparsity"] = compress.sparsity(source)
-        path = export.build(source, kind, out, x_train[:100], settings.onnx_opset)
-        rows[kind] = runners.measure(path, x_test, y_test, reference, 3)
+    rows = {"keras": measure(out / "model.keras", x_test, y_test, reference, 3)}
+    for kind in FORMATS:
+        source = tfmot.source_model(model, kind, tfmot.TuningData(train_ds, 19), settings)
+        rows.update(tfmot.extra_measures(source, kind))
+        path = convert.build(source, kind, out, x_train[:100], settings.onnx_opset)
+        rows[kind] = measure(path, x_test, y_test, reference, 3)
     rows["reference_after"] = model.predict(x_test, verbose=0)
     return out, rows, reference
 
@@ -93,7 +95,7 @@ def test_pruning_reaches_its_sparsity_and_compresses_better(exported):
 
 def test_every_row_has_sizes_and_latencies(exported):
     _, rows, _ = exported
-    for kind in ("keras", *EXPORT_FORMATS):
+    for kind in ("keras", *FORMATS):
         row = rows[kind]
         assert 0 < row["gzip_bytes"] and 0 < row["size_bytes"]
         assert 0 < row["latency_ms"] <= row["latency_p95_ms"]
@@ -108,7 +110,7 @@ def test_predict_gives_the_same_top1_from_every_artifact(exported, digits, tmp_p
         Image.fromarray(x_test[i, :, :, 0].astype(np.uint8)).save(tmp_path / f"digit{i:03d}.png")
     (tmp_path / "zbroken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     expected = [str(reference[i].argmax()) for i in chosen]
-    artifacts = ["model.keras", *export.ARTIFACT_FILES.values()]
+    artifacts = ["model.keras", *(fmt.file for fmt in FORMATS.values())]
     for name in artifacts:
         code = cli_main(["predict", str(tmp_path), "--model", str(out / name), "-k", "2", "--json"])
         results = json.loads(capsys.readouterr().out)

@@ -10,8 +10,9 @@ import pytest
 
 from tests import project as project_copy
 
-STAGES = ["download", "split", "preprocess", "train", "finetune", "index", "evaluate", "export", "report"]
-# Two epochs each, so train and finetune are killed between epochs and must resume from their backup.
+STAGES = project_copy.STAGES
+# Two epochs each (as in the shared built project), so train and finetune are killed between epochs and must
+# resume from their backup; one export format, since the comparison stops at evaluate.
 PARAMS = {**project_copy.TINY, "finetune": {"epochs": 2}}
 RESUMING = {"train", "finetune"}
 HANG_S = 900  # generous bound on one `dvc repro`; only reached if something hangs
@@ -32,7 +33,7 @@ def stage_process(repo: Path, stage: str) -> int | None:
 
 
 def partial_outputs(repo: Path) -> list[Path]:
-    """Temporary siblings of outputs being written (convpipe.atomic's `.NAME.*.part*`)."""
+    """Temporary siblings of outputs being written (convpipe.core.atomic's `.NAME.*.part*`)."""
     return [p for folder in ("data", "models", "reports") if (repo / folder).exists()
             for p in (repo / folder).iterdir() if ".part" in p.name]
 
@@ -68,24 +69,15 @@ def repro_and_kill(repo: Path, stage: str, sig: int, log: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """An uninterrupted `dvc repro evaluate` and a full `dvc repro` where every stage was killed once on the way.
-
-    The reference stops at evaluate, whose metrics cover everything trained; export's latencies would
-    differ between any two runs, and stopping there keeps CI's bill down.
-    """
+def runs(built_project, tmp_path_factory):
+    """The shared uninterrupted run, and a full `dvc repro` with the same training params where every stage was
+    killed once on the way. Export's latencies differ between any two runs, so the comparison stops at evaluate."""
     base = tmp_path_factory.mktemp("faults")
-    plain = project_copy.copy_project(base / "plain", **PARAMS)
     killed = project_copy.copy_project(base / "killed", **PARAMS)
-    # The uninterrupted run goes on beside the kills: the wall time is what CI pays.
-    with open(base / "plain.log", "w", encoding="utf-8") as out:
-        reference = subprocess.Popen(["dvc", "repro", "evaluate"], cwd=plain, stdout=out, stderr=subprocess.STDOUT,
-                                     env=project_copy.clean_env())
-        kills = [repro_and_kill(killed, stage, signal.SIGTERM if i % 2 == 0 else signal.SIGKILL, base / "killed.log")
-                 for i, stage in enumerate(STAGES)]
-        final = project_copy.run("dvc", "repro", cwd=killed)
-        assert reference.wait(timeout=HANG_S) == 0, (base / "plain.log").read_text()[-3000:]
-    return plain, killed, kills, final.stdout + final.stderr, (base / "killed.log").read_text()
+    kills = [repro_and_kill(killed, stage, signal.SIGTERM if i % 2 == 0 else signal.SIGKILL, base / "killed.log")
+             for i, stage in enumerate(STAGES)]
+    final = project_copy.run("dvc", "repro", cwd=killed)
+    return built_project, killed, kills, final.stdout + final.stderr, (base / "killed.log").read_text()
 
 
 def test_every_stage_was_killed_mid_run_and_the_run_failed(runs):

@@ -1,14 +1,13 @@
 """The finetune stage keeps the better of its starting and finetuned weights, and says which."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from tests import project as project_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,34 +19,18 @@ def stage(name: str, repo: Path) -> str:
     return result.stdout
 
 
-def set_params(repo: Path, **sections) -> None:
-    with open(repo / "params.yaml", encoding="utf-8") as handle:
-        params = yaml.safe_load(handle)
-    for section, values in sections.items():
-        params[section].update(values)
-    with open(repo / "params.yaml", "w", encoding="utf-8") as handle:
-        yaml.safe_dump(params, handle)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A project copy with 15 digits per class, trained for 2 epochs."""
-    repo = tmp_path_factory.mktemp("project")
-    shutil.copy(ROOT / "params.yaml", repo)
-    for folder in ("convpipe", "stages"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    set_params(repo, data={"max_per_class": 15}, train={"epochs": 2, "batch_size": 32})
-    for name in ("download", "split", "preprocess", "train"):
-        stage(name, repo)
-    return repo
+@pytest.fixture
+def trained(copy_of_built):
+    """A copy of the shared built project, whose train stage ran for 2 epochs on 15 digits per class."""
+    return copy_of_built
 
 
 def val_loss(repo: Path, model_dir: str) -> float:
-    from convpipe.data import records
+    from convpipe.data import shards
     import tensorflow as tf
 
     model = tf.keras.models.load_model(repo / "models" / model_dir / "model.keras", safe_mode=True)
-    images, labels = records.arrays(repo / "data" / "prepared", "val")
+    images, labels = shards.arrays(repo / "data" / "prepared", "val")
     probabilities = model.predict(images, verbose=0)
     return float(-np.log(probabilities[np.arange(len(labels)), labels]).mean())
 
@@ -55,7 +38,7 @@ def val_loss(repo: Path, model_dir: str) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("learning_rate,epochs,kept", [(1.0, 2, "start"), (0.002, 4, "finetuned")])
 def test_finetune_keeps_the_lower_val_loss(trained, learning_rate, epochs, kept):
-    set_params(trained, finetune={"learning_rate": learning_rate, "epochs": epochs})
+    project_copy.set_params(trained, finetune={"learning_rate": learning_rate, "epochs": epochs})
     output = stage("finetune", trained)
     assert f"kept the {kept} weights" in output
     with open(trained / "models" / "finetune" / "phases.json", encoding="utf-8") as handle:

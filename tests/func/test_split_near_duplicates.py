@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_split_stage_groups_near_copies_and_reports_them(tmp_path, monkeypatch):
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     set_params(tmp_path, data={"near_duplicate_distance": 8})
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

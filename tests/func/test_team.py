@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 
 from tests import servers
-from tests.project import TINY, clean_env, copy_project, run
+from tests.project import STAGES, TINY, clean_env, copy_project, run
 
 pytestmark = pytest.mark.slow
 
 BUCKET = "convpipe"
-STAGES = ["download", "split", "preprocess", "train", "finetune", "evaluate", "export", "report"]
 EXPERIMENT = "fast-latency"
 # Smaller still than TINY where it is cheap to be: the transfers and the late stages are what is tested here.
 PARAMS = {**TINY, "export": {**TINY["export"], "formats": ["tflite_float32"]},

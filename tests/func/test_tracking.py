@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests import servers
-from tests.project import TINY, clean_env, copy_project, run, set_params
+from tests.project import STAGES, TINY, clean_env, copy_project, run, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +27,6 @@ TRAIN_EPOCHS = 4
 PARAMS = {**TINY, "train": {**TINY["train"], "epochs": TRAIN_EPOCHS, "patience": TRAIN_EPOCHS},
           "evaluate": {"tsne_points": 10, "gradcam_images": 2, "worst_images": 2},
           "export": {**TINY["export"], "formats": ["tflite_float32"]}}
-ROOT = Path(__file__).resolve().parents[2]
-with open(ROOT / "dvc.yaml", encoding="utf-8") as handle:
-    STAGES = list(yaml.safe_load(handle)["stages"])
 
 
 def api(uri: str, endpoint: str, body: dict | None = None, **query) -> dict:

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from convpipe.data.archives import DownloadError, extract, fetch, redact
+from convpipe.data.archives import DownloadError, extract, download, redact
 
 FILES = {"pets/cats/a.jpg": b"cat", "pets/dogs/b.jpg": b"dog", "pets/dogs/nested/c.jpg": b"pup"}
 
@@ -44,7 +44,7 @@ def leftovers(folder):
 @pytest.mark.parametrize("maker, name", [(make_zip, "pets.zip"), (make_tar, "pets.tar.gz")])
 def test_fetch_and_extract_by_file_url(tmp_path, maker, name):
     archive = maker(tmp_path / name)
-    cached = fetch(archive.as_uri(), tmp_path / "cache", sha(archive))
+    cached = download(archive.as_uri(), tmp_path / "cache", sha(archive))
     assert cached.read_bytes() == archive.read_bytes()
     root = extract(cached, tmp_path / "out")
     assert root == tmp_path / "out" / "pets"  # the single top-level folder
@@ -55,29 +55,29 @@ def test_fetch_and_extract_by_file_url(tmp_path, maker, name):
 def test_wrong_sha256_raises_and_leaves_nothing(tmp_path):
     archive = make_zip(tmp_path / "pets.zip")
     with pytest.raises(ValueError, match=f"pets.zip: sha256 mismatch: expected {'0' * 64}, got {sha(archive)}"):
-        fetch(archive.as_uri(), tmp_path / "cache", "0" * 64)
+        download(archive.as_uri(), tmp_path / "cache", "0" * 64)
     assert leftovers(tmp_path / "cache") == []
 
 
 def test_cached_file_is_reused_without_reading_the_source(tmp_path):
     archive = make_zip(tmp_path / "pets.zip")
     digest = sha(archive)
-    first = fetch(archive.as_uri(), tmp_path / "cache", digest)
+    first = download(archive.as_uri(), tmp_path / "cache", digest)
     archive.unlink()
-    assert fetch(archive.as_uri(), tmp_path / "cache", digest) == first
+    assert download(archive.as_uri(), tmp_path / "cache", digest) == first
 
 
 def test_size_limit_is_enforced_while_streaming(tmp_path):
     archive = make_zip(tmp_path / "pets.zip")
     with pytest.raises(ValueError, match="exceeds data.max_download_bytes=10"):
-        fetch(archive.as_uri(), tmp_path / "cache", None, max_bytes=10)
+        download(archive.as_uri(), tmp_path / "cache", None, max_bytes=10)
     assert leftovers(tmp_path / "cache") == []
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/a.zip", "s3://bucket/a.zip", "/just/a/path.zip"])
 def test_unsupported_scheme_is_refused(tmp_path, url):
     with pytest.raises(ValueError, match="URL scheme .* is not one of .*'file', 'http', 'https'"):
-        fetch(url, tmp_path, None)
+        download(url, tmp_path, None)
 
 
 def test_redact_hides_credentials_and_query():
@@ -117,10 +117,10 @@ def test_http_credentials_go_in_a_header_and_never_in_messages(tmp_path, server,
     monkeypatch.setattr(_Server, "seen_auth", [])
     url = f"http://alice:s3cret@{server}/pets.zip"
     with pytest.raises(ValueError) as info:
-        fetch(url, tmp_path / "cache", "1" * 64)
+        download(url, tmp_path / "cache", "1" * 64)
     assert _Server.seen_auth == ["Basic YWxpY2U6czNjcmV0"]  # base64 of alice:s3cret
     assert f"http://***@{server}/pets.zip: sha256 mismatch" in str(info.value)
-    path = fetch(url, tmp_path / "cache", None)
+    path = download(url, tmp_path / "cache", None)
     assert path.read_bytes() == b"zipdata"
     assert "s3cret" not in str(info.value) + caplog.text + path.name
 
@@ -129,13 +129,13 @@ def test_size_limit_holds_without_content_length(tmp_path, server, monkeypatch):
     monkeypatch.setattr(_Server, "body", b"x" * 5000)
     monkeypatch.setattr(_Server, "send_length", False)
     with pytest.raises(ValueError, match="more than data.max_download_bytes=1000 bytes"):
-        fetch(f"http://{server}/big.zip", tmp_path / "cache", None, max_bytes=1000)
+        download(f"http://{server}/big.zip", tmp_path / "cache", None, max_bytes=1000)
     assert leftovers(tmp_path / "cache") == []
 
 
 def test_download_failure_names_redacted_url(tmp_path):
     with pytest.raises(DownloadError, match=r"file://\*\*\*@/nowhere/a.zip: download failed") as info:
-        fetch("file://bob:hunter2@/nowhere/a.zip", tmp_path, None)
+        download("file://bob:hunter2@/nowhere/a.zip", tmp_path, None)
     assert "hunter2" not in str(info.value)
 
 
@@ -211,6 +211,6 @@ def test_corrupt_archive_is_a_clear_error(tmp_path):
 
 def test_corrupted_cache_entry_is_replaced(tmp_path):
     archive = make_zip(tmp_path / "pets.zip")
-    cached = fetch(archive.as_uri(), tmp_path / "cache", sha(archive))
+    cached = download(archive.as_uri(), tmp_path / "cache", sha(archive))
     cached.write_bytes(b"bit rot")
-    assert fetch(archive.as_uri(), tmp_path / "cache", sha(archive)).read_bytes() == archive.read_bytes()
+    assert download(archive.as_uri(), tmp_path / "cache", sha(archive)).read_bytes() == archive.read_bytes()

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from convpipe import atomic
-from convpipe.atomic import OutputError, atomic_dir, atomic_file, atomic_path
-from convpipe.errors import run_main
+from convpipe.core import atomic
+from convpipe.core.atomic import OutputError, atomic_dir, atomic_file, atomic_path
+from convpipe.core.errors import run_main
 
 
 def siblings(folder):
@@ -156,8 +156,8 @@ def test_a_really_full_disk_is_a_clear_error_with_the_old_output_intact(tiny_dis
 def test_sigterm_ends_a_stage_with_one_line_and_no_partial_output(tmp_path):
     script = (
         "import os, signal\n"
-        "from convpipe.atomic import atomic_file\n"
-        "from convpipe.errors import run_main\n"
+        "from convpipe.core.atomic import atomic_file\n"
+        "from convpipe.core.errors import run_main\n"
         "def main():\n"
         "    with atomic_file('out.json') as handle:\n"
         "        handle.write('half')\n"

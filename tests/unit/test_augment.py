@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from convpipe.data import records
+from convpipe.data import shards
 from convpipe.data.augment import affine, augmentation
-from convpipe.params import Augment
+from convpipe.core.params import Augment
 
 OFF = {"flip": "none", "rotation": 0, "zoom": 0, "translation": 0, "contrast": 0, "brightness": 0}
 SEED = tf.constant([7, 3], tf.int64)
@@ -67,10 +67,10 @@ def test_photometric_changes_stay_in_range(key, low, high):
 
 
 def epochs_of(tmp_path, count=40, augment=None):
-    from tests.unit.test_records import prepare
+    from tests.unit.test_shards import prepare
 
     prepared = prepare(tmp_path, count)
-    return records.training_epochs(prepared, 8, seed=5, augment=augment)
+    return shards.training_epochs(prepared, 8, seed=5, augment=augment)
 
 
 def labels_in(ds):

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from convpipe.data.archives import MAX_REDIRECTS, DownloadError, fetch
+from convpipe.data.archives import MAX_REDIRECTS, DownloadError, download
 
 BODY = b"archive bytes"
 
@@ -65,25 +65,25 @@ def fresh_log(monkeypatch):
 
 
 def test_a_few_redirects_are_followed(tmp_path, server):
-    path = fetch(f"http://{server}/hop/{MAX_REDIRECTS - 1}/data.zip", tmp_path, None)
+    path = download(f"http://{server}/hop/{MAX_REDIRECTS - 1}/data.zip", tmp_path, None)
     assert path.read_bytes() == BODY
 
 
 def test_too_many_redirects_are_refused(tmp_path, server):
     with pytest.raises(DownloadError, match=rf"/hop/{MAX_REDIRECTS + 1}/data.zip: more than {MAX_REDIRECTS} redirects"):
-        fetch(f"http://{server}/hop/{MAX_REDIRECTS + 1}/data.zip", tmp_path, None)
+        download(f"http://{server}/hop/{MAX_REDIRECTS + 1}/data.zip", tmp_path, None)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_redirect_loop_ends(tmp_path, server):
     with pytest.raises(DownloadError, match="redirects"):
-        fetch(f"http://{server}/loop.zip", tmp_path, None)
+        download(f"http://{server}/loop.zip", tmp_path, None)
 
 
 @pytest.mark.parametrize("path, shown", [("/to-file.zip", "file:///etc/passwd"), ("/to-ftp.zip", "ftp://127.0.0.1")])
 def test_a_redirect_off_http_is_refused(tmp_path, server, path, shown):
     with pytest.raises(DownloadError) as caught:
-        fetch(f"http://{server}{path}", tmp_path, None)
+        download(f"http://{server}{path}", tmp_path, None)
     assert str(caught.value) == (f"http://{server}{path}: redirected to {shown}{'' if 'file' in shown else '/data.zip'}; "
                                  "only http:// and https:// redirects are followed")
     assert list(tmp_path.iterdir()) == []
@@ -91,7 +91,7 @@ def test_a_redirect_off_http_is_refused(tmp_path, server, path, shown):
 
 def test_credentials_are_not_sent_on_or_shown_after_a_redirect(tmp_path, server):
     with pytest.raises(DownloadError) as caught:
-        fetch(f"http://alice:s3cret@{server}/to-creds.zip", tmp_path, None)
+        download(f"http://alice:s3cret@{server}/to-creds.zip", tmp_path, None)
     message = str(caught.value)
     assert "s3cret" not in message and "hunter2" not in message and "***@" in message
     (first, auth), *rest = Hostile.seen
@@ -101,5 +101,5 @@ def test_credentials_are_not_sent_on_or_shown_after_a_redirect(tmp_path, server)
 
 def test_a_body_past_the_size_limit_is_cut_off_and_deleted(tmp_path, server):
     with pytest.raises(ValueError, match=rf"^http://{server}/huge.zip: more than data.max_download_bytes=1000000 bytes$"):
-        fetch(f"http://{server}/huge.zip", tmp_path, None, max_bytes=1_000_000)
+        download(f"http://{server}/huge.zip", tmp_path, None, max_bytes=1_000_000)
     assert list(tmp_path.iterdir()) == []

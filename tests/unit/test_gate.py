@@ -1,6 +1,6 @@
 """The gate's verdicts: pass, fail on value, fail on change, first run, missing metric."""
-from convpipe.gate import judge, numbers, run_gate, table
-from convpipe.params import Rule
+from convpipe.ops.gate import judge, numbers, run_gate, table
+from convpipe.core.params import Rule
 
 ACCURACY = Rule(min=0.97, max_drop=0.01)
 

@@ -1,8 +1,8 @@
 """Gate rules relative to another metric of the same reports."""
 import pytest
 
-from convpipe import gate
-from convpipe.params import ParamsError, Rule, parse
+from convpipe.ops import gate
+from convpipe.core.params import ParamsError, Rule, parse
 
 
 def test_max_below_passes_within_and_fails_beyond_the_reference():
@@ -64,9 +64,9 @@ def _parse_with_rule(rule: dict):
 
 
 def test_params_yaml_holds_the_relative_export_rules():
-    import convpipe.params
+    import convpipe.core.params
 
-    rules = convpipe.params.load().gate.rules
+    rules = convpipe.core.params.load_params().gate.rules
     assert rules["export.tflite_int8.size_bytes"] == Rule(relative_to="export.tflite_float32.size_bytes",
                                                           max_ratio=0.30)
     assert rules["export.tflite_qat_int8.accuracy"].max_below == 0.01

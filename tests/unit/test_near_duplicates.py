@@ -1,17 +1,16 @@
 """Near-duplicate grouping: which copies of a photo are caught at the default threshold, no false groups
 among distinct photos, the block index finds exactly the close pairs, and groups never straddle splits."""
 import hashlib
-import io
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 from sklearn.datasets import load_sample_images
 
-from convpipe import params
+from convpipe.core import params
 from convpipe.data import near_duplicates, split
 
-DEFAULT = params.load().data  # the committed params.yaml: near_duplicate_hash, near_duplicate_distance
+DEFAULT = params.load_params().data  # the committed params.yaml: near_duplicate_hash, near_duplicate_distance
 PHOTOS = dict(zip(("china", "flower"), load_sample_images().images))  # two real 427×640 photos, offline
 
 

@@ -4,7 +4,7 @@ import copy
 import pytest
 import yaml
 
-from convpipe import params
+from convpipe.core import params
 
 with open("params.yaml", encoding="utf-8") as handle:
     GOOD = yaml.safe_load(handle)
@@ -21,7 +21,7 @@ def with_change(path: str, value):
 
 
 def test_the_committed_params_are_valid():
-    loaded = params.load()
+    loaded = params.load_params()
     assert loaded.data.source == "sklearn:digits"
     assert loaded.augment.flip == "none"  # digits are not flip-invariant
 
@@ -78,12 +78,12 @@ def test_malformed_yaml_names_the_file(tmp_path):
     bad = tmp_path / "params.yaml"
     bad.write_text("train: [unclosed\n")
     with pytest.raises(params.ParamsError, match=str(bad)):
-        params.load(bad)
+        params.load_params(bad)
 
 
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(params.ParamsError, match="not found"):
-        params.load(tmp_path / "params.yaml")
+        params.load_params(tmp_path / "params.yaml")
 
 
 def test_a_non_mapping_is_refused():

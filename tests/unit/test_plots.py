@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convpipe import evaluation, plots
+from convpipe.evaluate import metrics as evaluation
+from convpipe.evaluate import plots
 
 NAMES = ["a", "b", "c"]
 

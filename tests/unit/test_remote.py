@@ -5,7 +5,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from convpipe.remote import _defaults, _within, describe, explain, no_remote
+from convpipe.ops.remote import _defaults, _within, describe, explain, no_remote
 
 
 def raised(err: BaseException, cause: BaseException | None = None) -> BaseException:

@@ -1,5 +1,5 @@
 """report.md from small report dicts: the numbers, the data summary, both phases and the export table."""
-from convpipe import report
+from convpipe.evaluate import report
 
 PER_CLASS = {"0": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2},
              "1": {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1}}
@@ -10,7 +10,8 @@ DATA = {"class_counts": {"train": {"0": 5, "1": 7, "total": 12}, "val": {"0": 1,
                          "test": {"0": 2, "1": 1, "total": 3}},
         "skipped": [{"path": "raw/0/bad.png", "reason": "truncated file"}], "notes": []}
 EXPORT = {"tflite_int8": {"accuracy": 0.66, "agreement": 0.98, "max_abs_diff": 0.02, "latency_ms": 0.1,
-                          "latency_p95_ms": 0.2, "size_bytes": 2048, "runtime": "LiteRT"}}
+                          "latency_p95_ms": 0.2, "size_bytes": 2048, "gzip_bytes": 1024,
+                          "runtime": "LiteRT"}}
 CURVE = [{"epoch": "1", "phase": "train", "accuracy": "0.5", "val_accuracy": "0.6", "val_loss": "0.9"},
          {"epoch": "2", "phase": "train", "accuracy": "0.7", "val_accuracy": "0.8", "val_loss": "0.4"},
          {"epoch": "3", "phase": "finetune", "accuracy": "0.8", "val_accuracy": "0.85", "val_loss": "0.3"}]
@@ -30,7 +31,7 @@ def test_headline_data_phases_and_export():
     assert "`raw/0/bad.png`: truncated file" in page
     assert "| train | 2 | 2 | 0.4000 | 0.8000 | 0.7000 |" in page
     assert "| finetune | 1 | 1 | 0.3000 | 0.8500 | 0.8000 |" in page
-    assert "| tflite_int8 | LiteRT | 0.6600 | 0.9800 | 0.02 | 2.0 | 0.100 (0.200) |" in page
+    assert "| tflite_int8 | LiteRT | 0.6600 | 0.9800 | 0.02 | 2.0 | 1.0 | 0.100 (0.200) |" in page
 
 
 def test_links_only_the_figures_that_exist_known_ones_first():

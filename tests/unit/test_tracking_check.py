@@ -5,8 +5,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from convpipe.tracking import unreachable
-from convpipe.urls import redact
+from convpipe.core.tracking import unreachable
+from convpipe.core.urls import redact
 from tests.servers import free_port
 
 

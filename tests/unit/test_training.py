@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from convpipe.training import HISTORY_FILE, ResumedReduceLROnPlateau, class_weights, epochs_since_best, read_history
+from convpipe.model.history import HISTORY_FILE, read_history
+from convpipe.model.training import ResumedReduceLROnPlateau, class_weights, epochs_since_best
 from tests import fit_worker
 
 

@@ -1,0 +1,134 @@
+"""Compiling and fitting with best-model checkpointing, early stopping and resumable epochs."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import tensorflow as tf
+
+from convpipe.data.shards import Epochs
+from convpipe.model.history import HISTORY_FILE, epochs_run, write_history
+from convpipe.model.seeding import reseed_random_layers
+from convpipe.core.params import Finetune, Train
+
+BEST_WEIGHTS = "best.ckpt"  # TensorFlow checkpoint: HDF5 weights fail to load under MultiWorkerMirroredStrategy
+# Resume state lives outside the DVC outputs, which DVC deletes before re-running a stage.
+BACKUP_ROOT = Path(".convpipe/backup")
+
+
+def distribution(kind: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy `train.distribute` names; create it before any other TensorFlow work."""
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker cluster."""
+    resolver = strategy.cluster_resolver
+    if resolver is None or resolver.task_type in (None, "chief"):
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def worker_dir(path: Path, strategy: tf.distribute.Strategy) -> Path:
+    """`path` on the chief; a per-worker sibling elsewhere, so workers sharing a disk never collide."""
+    if is_chief(strategy):
+        return path
+    resolver = strategy.cluster_resolver
+    return path.with_name(f"{path.name}-{resolver.task_type}-{resolver.task_id}")
+
+
+def class_weights(counts: dict[str, int], class_names: list[str]) -> dict[int, float]:
+    """sklearn's 'balanced' weights, total / (classes × count), from the train split's counts per class."""
+    total = sum(counts[name] for name in class_names)
+    missing = [name for name in class_names if counts[name] == 0]
+    if missing:
+        raise ValueError(f"train.class_weight auto: class(es) {missing} have no train images")
+    return {i: total / (len(class_names) * counts[name]) for i, name in enumerate(class_names)}
+
+
+def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
+    """Adam on sparse categorical cross-entropy, tracking accuracy."""
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+class ResumedReduceLROnPlateau(tf.keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau on val_loss whose patience count carries on from the epochs already run
+    (the learning rate itself comes back with the optimizer from the epoch backup)."""
+
+    def __init__(self, factor: float, patience: int, done: list[dict]):
+        super().__init__(monitor="val_loss", factor=factor, patience=patience)
+        self.done = done
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for row in self.done:  # on_epoch_end's bookkeeping (cooldown is 0), without touching the rate
+            if self.monitor_op(row["val_loss"], self.best):
+                self.best, self.wait = row["val_loss"], 0
+            else:
+                self.wait = 0 if self.wait + 1 >= self.patience else self.wait + 1
+
+
+def epochs_since_best(done: list[dict]) -> int:
+    """Epochs run since the lowest val_loss (0 when the last was the best or none ran), as EarlyStopping counts."""
+    losses = [row["val_loss"] for row in done]
+    return len(losses) - 1 - losses.index(min(losses)) if losses else 0
+
+
+def resume_epoch(backup_dir: Path) -> int:
+    """The epoch a fit starts at: one past the last epoch BackupAndRestore saved in `backup_dir`, else 0."""
+    latest = tf.train.latest_checkpoint(str(backup_dir / "chief"))  # every worker restores the chief's
+    if latest is None:
+        return 0
+    return int(tf.train.load_variable(latest, "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")) + 1
+
+
+def fit(model: tf.keras.Model, train: Epochs, val_ds, settings: Train | Finetune, out_dir: Path, backup_dir: Path,
+        class_weight: dict[int, float] | None = None, callbacks: list | None = None) -> list[dict]:
+    """Train (resuming an interrupted run), keep the best-val_loss weights in `model`; return history.csv rows.
+
+    One `model.fit` call per epoch, on that epoch's batches. Their order and augmentation, and the
+    random layers' draws, come from (seed, epoch); weights and optimizer come from the epoch backup;
+    so a run resumed after a kill continues exactly as an uninterrupted one. Early stopping is the
+    loop's test on history.csv, which survives a kill as a callback's counters would not.
+    """
+    strategy = model.distribute_strategy
+    state_dir = worker_dir(backup_dir, strategy)
+    history_path, best_path = state_dir / HISTORY_FILE, state_dir / BEST_WEIGHTS
+    if not (backup_dir / "epochs").exists():  # no interrupted run: drop what a finished or failed one left
+        shutil.rmtree(state_dir, ignore_errors=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    options = tf.data.Options()
+    if strategy.num_replicas_in_sync > 1:
+        # Shard by example: a split may have fewer TFRecord files than workers.
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        val_ds = val_ds.with_options(options)
+    for epoch in range(resume_epoch(backup_dir / "epochs"), settings.epochs):
+        # A kill between an epoch's history row and its backup runs that epoch again, so its row is not done.
+        done = [row for row in epochs_run(history_path) if row["epoch"] < epoch]
+        if done and epochs_since_best(done) >= settings.patience:
+            break
+        # Order matters when a run is killed between callbacks: the history row and the best weights are
+        # written before the backup, so a resumed run at worst repeats an epoch, never skips one.
+        best = min((row["val_loss"] for row in done), default=None)
+        standard = [
+            tf.keras.callbacks.ModelCheckpoint(str(best_path), save_best_only=True, save_weights_only=True,
+                                               initial_value_threshold=best),
+            tf.keras.callbacks.CSVLogger(str(history_path), append=True),
+            ResumedReduceLROnPlateau(settings.reduce_lr_factor, settings.reduce_lr_patience, done),
+            tf.keras.callbacks.BackupAndRestore(str(backup_dir / "epochs"), delete_checkpoint=False),
+        ]
+        reseed_random_layers(model, train.key(epoch))
+        model.fit(train.epoch(epoch).with_options(options), validation_data=val_ds, initial_epoch=epoch,
+                  epochs=epoch + 1, verbose=2, class_weight=class_weight, callbacks=standard + (callbacks or []))
+    if best_path.with_name(BEST_WEIGHTS + ".index").exists():  # only the chief writes it
+        model.load_weights(str(best_path)).expect_partial()
+    rows = epochs_run(history_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_history(rows, out_dir / HISTORY_FILE)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return rows

@@ -23,7 +23,9 @@ STARTED = time.perf_counter() - _process_age()
 # so importing tensorflow before convpipe is fine; using tf.keras before it is not.
 _keras = getattr(sys.modules.get("tensorflow"), "keras", None)
 if type(_keras).__name__ != "KerasLazyLoader" and not getattr(_keras, "__name__", "tf_keras").startswith("tf_keras"):
-    raise ImportError("tf.keras was used before convpipe was imported, so it is Keras 3; import convpipe first "
-                      "(it selects Keras 2 via TF_USE_LEGACY_KERAS=1)")
+    raise ImportError(
+        "tf.keras was used before convpipe was imported, so it is Keras 3; import convpipe first "
+        "(it selects Keras 2 via TF_USE_LEGACY_KERAS=1)"
+    )
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,4 +1,5 @@
 """`python -m convpipe` is the `convpipe` command."""
+
 import sys
 
 from convpipe.cli import main

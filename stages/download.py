@@ -22,8 +22,10 @@ def main() -> None:
         skipped = layout.read_download_report(paths.raw)["skipped"]
         run.log_metrics({"images": sum(counts.values()), "classes": len(counts), "skipped_files": len(skipped)})
         run.log_artifact(paths.raw / layout.DOWNLOAD_REPORT)
-        print(f"download: {sum(counts.values())} images in {len(counts)} classes → {paths.raw}"
-              + (f"; skipped {len(skipped)} file(s), listed in {paths.raw / layout.DOWNLOAD_REPORT}" if skipped else ""))
+        print(
+            f"download: {sum(counts.values())} images in {len(counts)} classes → {paths.raw}"
+            + (f"; skipped {len(skipped)} file(s), listed in {paths.raw / layout.DOWNLOAD_REPORT}" if skipped else "")
+        )
 
 
 if __name__ == "__main__":

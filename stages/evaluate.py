@@ -33,34 +33,50 @@ def main() -> None:
         scores, scored = {}, {}
         for split in ("test", "val"):
             images, labels = shards.arrays(paths.prepared, split)
-            scored[split] = figures.Scored(images, labels, model.predict(images, batch_size=settings.batch_size,
-                                                                         verbose=0))
-            scores[split] = metrics.classification_metrics(labels, scored[split].probabilities, names, settings.top_k,
-                                                           settings.calibration_bins)
+            scored[split] = figures.Scored(
+                images, labels, model.predict(images, batch_size=settings.batch_size, verbose=0)
+            )
+            scores[split] = metrics.classification_metrics(
+                labels, scored[split].probabilities, names, settings.top_k, settings.calibration_bins
+            )
         test = scored["test"]
         embeddings = embedding_model(model).predict(test.images, batch_size=settings.batch_size, verbose=0)
         index = retrieval.load(paths.index)
         similarities, ids = retrieval.search(index.index, embeddings, params.index.k)
-        scores["test"]["retrieval"] = {**retrieval.query_metrics(index, [names[i] for i in test.labels], similarities,
-                                                                 ids), "softmax_accuracy": scores["test"]["accuracy"]}
+        scores["test"]["retrieval"] = {
+            **retrieval.query_metrics(index, [names[i] for i in test.labels], similarities, ids),
+            "softmax_accuracy": scores["test"]["accuracy"],
+        }
         with atomic_file(paths.reports / "metrics.json") as handle:
             json.dump(scores, handle, indent=2)
 
         bins = metrics.calibration_bins(test.labels, test.probabilities, settings.calibration_bins)
-        history = metrics.learning_curve_rows({phase: read_history(getattr(paths, phase) / HISTORY_FILE)
-                                               for phase in ("train", "finetune")})
+        history = metrics.learning_curve_rows(
+            {phase: read_history(getattr(paths, phase) / HISTORY_FILE) for phase in ("train", "finetune")}
+        )
         # Test images come in a fixed order, so the first tsne_points are a stable subsample.
-        found = figures.Findings(test, names, metrics.precision_recall_curves(test.labels, test.probabilities, names),
-                                 bins, scores["test"]["ece"], history,
-                                 explain.tsne_map(embeddings[: settings.tsne_points], params.seed))
+        found = figures.Findings(
+            test,
+            names,
+            metrics.precision_recall_curves(test.labels, test.probabilities, names),
+            bins,
+            scores["test"]["ece"],
+            history,
+            explain.tsne_map(embeddings[: settings.tsne_points], params.seed),
+        )
         with atomic_dir(paths.reports / "plots") as plot_dir, atomic_dir(paths.reports / "figures") as figure_dir:
             figures.write_plot_data(plot_dir, found)
             figures.draw_figures(figure_dir, model, found, settings)
-            figures.draw_neighbours(index, found, similarities, ids, params.index.queries_shown,
-                                    figure_dir / "retrieval.png")
+            figures.draw_neighbours(
+                index, found, similarities, ids, params.index.queries_shown, figure_dir / "retrieval.png"
+            )
 
-        headline = {f"{split}.{key}": value for split in scores for key, value in scores[split].items()
-                    if not isinstance(value, (dict, str))}
+        headline = {
+            f"{split}.{key}": value
+            for split in scores
+            for key, value in scores[split].items()
+            if not isinstance(value, (dict, str))
+        }
         print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items() if k.startswith("test.")))
         run.log_metrics(flatten(scores))
         run.log_to_parent(headline)
@@ -69,8 +85,9 @@ def main() -> None:
         run.log_artifact(paths.reports / "metrics.json")
         if run.tracked:  # a registry version belongs to a run
             name = params.tracking.registered_model
-            version = registry.register(model, name, test.images[:5],
-                                        {k: v for k, v in headline.items() if k.startswith("test.")})
+            version = registry.register(
+                model, name, test.images[:5], {k: v for k, v in headline.items() if k.startswith("test.")}
+            )
             print(f"evaluate: registered {name} v{version} as {registry.CANDIDATE!r}")
 
 

@@ -35,8 +35,9 @@ def representative_images(prepared: Path, count: int, seed: int) -> np.ndarray:
 def tuning_data(prepared: Path, batch_size: int, seed: int) -> tfmot.TuningData:
     """Shuffled train batches for QAT and pruning, and how many make an epoch."""
     total = shards.read_meta(prepared)["counts"]["train"]["total"]
-    return tfmot.TuningData(shards.dataset(prepared, "train", batch_size, shuffle_seed=seed),
-                            math.ceil(total / batch_size))
+    return tfmot.TuningData(
+        shards.dataset(prepared, "train", batch_size, shuffle_seed=seed), math.ceil(total / batch_size)
+    )
 
 
 def main() -> None:
@@ -62,10 +63,14 @@ def main() -> None:
                 print(f"export: {kind:<18} skipped: {err}", file=sys.stderr)
                 continue
             path = convert.build(source, kind, out_dir, calibration, settings.onnx_opset)
-            table[kind] = {**measure(path, images, labels, reference, settings.latency_runs),
-                           **tfmot.extra_measures(source, kind)}
-            print(f"export: {kind:<18} accuracy {table[kind]['accuracy']:.4f}  "
-                  f"{table[kind]['size_bytes'] / 1024:8.1f} KiB  {table[kind]['latency_ms']:.3f} ms")
+            table[kind] = {
+                **measure(path, images, labels, reference, settings.latency_runs),
+                **tfmot.extra_measures(source, kind),
+            }
+            print(
+                f"export: {kind:<18} accuracy {table[kind]['accuracy']:.4f}  "
+                f"{table[kind]['size_bytes'] / 1024:8.1f} KiB  {table[kind]['latency_ms']:.3f} ms"
+            )
         with atomic_file(paths.reports / "export.json") as handle:
             json.dump(table, handle, indent=2)
         summary = "\n".join(exports(table)) + "\n"

@@ -44,8 +44,7 @@ def main() -> None:
             unfrozen = unfreeze(model, settings.unfreeze)
             compile_model(model, settings.learning_rate)
         start, start_weights = val_metrics(model, val_ds), model.get_weights()
-        history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights,
-                      run.keras_callbacks())
+        history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights, run.keras_callbacks())
         tuned = val_metrics(model, val_ds) if history else start
         # Fine-tuning can overfit a small val set's loss; never hand on a model worse than train's.
         kept = "finetuned" if tuned["val_loss"] < start["val_loss"] else "start"
@@ -55,16 +54,22 @@ def main() -> None:
         phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen}
         with open(out_dir / "phases.json", "w", encoding="utf-8") as handle:
             json.dump(phases, handle, indent=2)
-        gain = {"start_val_loss": start["val_loss"], "start_val_accuracy": start["val_accuracy"],
-                "finetuned_val_loss": tuned["val_loss"], "finetuned_val_accuracy": tuned["val_accuracy"],
-                "kept_finetuned": float(kept == "finetuned")}
+        gain = {
+            "start_val_loss": start["val_loss"],
+            "start_val_accuracy": start["val_accuracy"],
+            "finetuned_val_loss": tuned["val_loss"],
+            "finetuned_val_accuracy": tuned["val_accuracy"],
+            "kept_finetuned": float(kept == "finetuned"),
+        }
         run.log_metrics({**gain, "unfrozen_layers": unfrozen, "epochs_run": len(history)})
         run.set_tags({"convpipe.finetune.kept": kept})
         run.log_to_parent(gain)
         run.log_artifacts(out_dir, "model")
-        print(f"finetune: val_loss {start['val_loss']:.4f} → {tuned['val_loss']:.4f}, val_accuracy "
-              f"{start['val_accuracy']:.4f} → {tuned['val_accuracy']:.4f} with {unfrozen} layer(s) unfrozen; "
-              f"kept the {kept} weights")
+        print(
+            f"finetune: val_loss {start['val_loss']:.4f} → {tuned['val_loss']:.4f}, val_accuracy "
+            f"{start['val_accuracy']:.4f} → {tuned['val_accuracy']:.4f} with {unfrozen} layer(s) unfrozen; "
+            f"kept the {kept} weights"
+        )
 
 
 if __name__ == "__main__":

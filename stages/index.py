@@ -24,8 +24,9 @@ from convpipe.model.seeding import seed_everything
 BATCH_SIZE = 256  # images per embedding batch
 
 
-def decode(members: list[split.Record], color_mode: str, max_pixels: int,
-           size: tuple[int, int]) -> tuple[list[split.Record], np.ndarray, int]:
+def decode(
+    members: list[split.Record], color_mode: str, max_pixels: int, size: tuple[int, int]
+) -> tuple[list[split.Record], np.ndarray, int]:
     """The images decoded exactly as the preprocess stage does; files it rejects are left out and counted."""
     kept, pixels = [], []
     for record, image, _ in shards.decode_all(members, color_mode, max_pixels, size, os.cpu_count() or 1):
@@ -44,17 +45,25 @@ def main() -> None:
         train = split.read_manifest(paths.split / "train.csv")
         kept, pixels, rejected = decode(train, color_mode, params.data.max_pixels, tuple(image_size))
         vectors = embedder.predict(pixels, batch_size=BATCH_SIZE, verbose=0)
-        built = retrieval.build(vectors, settings.exact_max, settings.hnsw_neighbors, settings.ef_search,
-                                settings.ef_construction)
+        built = retrieval.build(
+            vectors, settings.exact_max, settings.hnsw_neighbors, settings.ef_search, settings.ef_construction
+        )
         with atomic_dir(paths.index) as part:
-            retrieval.save(part, built, [r.path for r in kept], [r.label for r in kept],
-                           {"image_size": list(image_size), "color_mode": color_mode, "rejected_images": rejected})
+            retrieval.save(
+                part,
+                built,
+                [r.path for r in kept],
+                [r.label for r in kept],
+                {"image_size": list(image_size), "color_mode": color_mode, "rejected_images": rejected},
+            )
             embedder.save(part / retrieval.EMBEDDER_FILE)
         run.log_metrics({"indexed_images": built.ntotal, "rejected_images": rejected, "embedding_dimensions": built.d})
         run.set_tags({"convpipe.index.kind": retrieval.kind(built)})
         run.log_artifacts(paths.index, "index")
-        print(f"index: {built.ntotal} train images, {built.d}-dimensional embeddings, {retrieval.kind(built)} index "
-              f"in {paths.index}" + (f"; {rejected} unreadable image(s) left out" if rejected else ""))
+        print(
+            f"index: {built.ntotal} train images, {built.d}-dimensional embeddings, {retrieval.kind(built)} index "
+            f"in {paths.index}" + (f"; {rejected} unreadable image(s) left out" if rejected else "")
+        )
 
 
 if __name__ == "__main__":

@@ -26,25 +26,43 @@ def main() -> None:
     with stage_run("preprocess", params) as run, atomic_dir(paths.prepared) as out_dir:
         manifests = {name: split.read_manifest(paths.split / f"{name}.csv") for name in split.SPLITS}
         class_names = sorted({r.label for members in manifests.values() for r in members})
-        summaries = {name: shards.write_split(members, class_names, out_dir, name, data.shard_size, data.color_mode,
-                                              data.max_pixels, tuple(data.image_size), os.cpu_count() or 1)
-                     for name, members in manifests.items()}
+        summaries = {
+            name: shards.write_split(
+                members,
+                class_names,
+                out_dir,
+                name,
+                data.shard_size,
+                data.color_mode,
+                data.max_pixels,
+                tuple(data.image_size),
+                os.cpu_count() or 1,
+            )
+            for name, members in manifests.items()
+        }
         counts = {name: {**s.counts, "total": sum(s.counts.values())} for name, s in summaries.items()}
-        meta = {"class_names": class_names, "image_size": data.image_size, "channels": CHANNELS[data.color_mode],
-                "counts": counts, "train_pixels": summaries["train"].stats()}
+        meta = {
+            "class_names": class_names,
+            "image_size": data.image_size,
+            "channels": CHANNELS[data.color_mode],
+            "counts": counts,
+            "train_pixels": summaries["train"].stats(),
+        }
         with open(out_dir / shards.META_FILE, "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=2)
         with open(paths.split / "summary.json", encoding="utf-8") as handle:
             split_summary = json.load(handle)
-        report = {"class_counts": counts,
-                  "skipped": split_summary["skipped"]
-                  + [asdict(s) for s in sum((s.skipped for s in summaries.values()), [])],
-                  "notes": [asdict(n) for n in sum((s.notes for s in summaries.values()), [])],
-                  "near_duplicates": split_summary.get("near_duplicates")}
+        report = {
+            "class_counts": counts,
+            "skipped": split_summary["skipped"] + [asdict(s) for s in sum((s.skipped for s in summaries.values()), [])],
+            "notes": [asdict(n) for n in sum((s.notes for s in summaries.values()), [])],
+            "near_duplicates": split_summary.get("near_duplicates"),
+        }
         with atomic_file(paths.reports / "data.json") as handle:
             json.dump(report, handle, indent=2)
-        run.log_metrics({**{f"{name}_images": c["total"] for name, c in counts.items()},
-                         "skipped_files": len(report["skipped"])})
+        run.log_metrics(
+            {**{f"{name}_images": c["total"] for name, c in counts.items()}, "skipped_files": len(report["skipped"])}
+        )
         run.log_artifact(paths.reports / "data.json")
         run.log_artifact(out_dir / shards.META_FILE)
         sizes = ", ".join(f"{name} {c['total']}" for name, c in counts.items())

@@ -32,8 +32,13 @@ def main() -> None:
         with open(reports / "plots" / "learning_curve.csv", newline="", encoding="utf-8") as handle:
             curve = list(csv.DictReader(handle))
         figures = sorted(path.name for path in (reports / "figures").glob("*.png"))
-        page = report.render(read_json(reports / "metrics.json"), read_json(reports / "data.json"),
-                             read_json(reports / "export.json"), curve, figures)
+        page = report.render(
+            read_json(reports / "metrics.json"),
+            read_json(reports / "data.json"),
+            read_json(reports / "export.json"),
+            curve,
+            figures,
+        )
         with atomic_file(reports / "report.md") as handle:
             handle.write(page)
         run.log_artifact(reports / "report.md")

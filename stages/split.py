@@ -4,6 +4,7 @@ Reads params: seed, data (fractions, max_per_class, keep_source_splits, max_pixe
 Writes: paths.split/{train,val,test}.csv and summary.json (with the near-duplicate groups), and
 paths.reports/near_duplicates.png (a few groups, drawn).
 """
+
 import json
 import os
 import sys
@@ -43,12 +44,19 @@ def draw(listed: list[dict], max_pixels: int, path: Path) -> None:
     """The first groups, one row each, every image captioned with its label, split and file name."""
     rows, captions = [], []
     for entry in listed[:GROUPS_DRAWN]:
-        rows.append([np.asarray(load_image(Path(p), "rgb", max_pixels)[0], dtype=np.float32)
-                     for p in entry["paths"][:IMAGES_DRAWN]])
-        captions.append([f"{label} · {'/'.join(entry['split'])}\n{Path(p).name}"
-                         for p, label in zip(entry["paths"][:IMAGES_DRAWN], entry["labels"])])
-    plots.image_rows(rows, captions, f"Near-duplicate groups (each kept in one split): {len(listed)} listed",
-                     path)
+        rows.append(
+            [
+                np.asarray(load_image(Path(p), "rgb", max_pixels)[0], dtype=np.float32)
+                for p in entry["paths"][:IMAGES_DRAWN]
+            ]
+        )
+        captions.append(
+            [
+                f"{label} · {'/'.join(entry['split'])}\n{Path(p).name}"
+                for p, label in zip(entry["paths"][:IMAGES_DRAWN], entry["labels"])
+            ]
+        )
+    plots.image_rows(rows, captions, f"Near-duplicate groups (each kept in one split): {len(listed)} listed", path)
 
 
 def main() -> None:
@@ -62,12 +70,20 @@ def main() -> None:
         groups = find_groups(unique, data.near_duplicate_hash, data.near_duplicate_distance, data.max_pixels)
         grouped = [[unique[i] for i in g.members] for g in groups]
         ungrouped = split.assign(unique, data.val_fraction, data.test_fraction, params.seed, data.max_per_class, fixed)
-        splits = split.assign(unique, data.val_fraction, data.test_fraction, params.seed, data.max_per_class, fixed,
-                              grouped)
+        splits = split.assign(
+            unique, data.val_fraction, data.test_fraction, params.seed, data.max_per_class, fixed, grouped
+        )
         paths = [[r.path for r in members] for members in grouped]
-        near = near_duplicates.summary(groups, [r.path for r in unique], [r.label for r in unique], split_of(splits),
-                                       data.near_duplicate_hash, data.near_duplicate_distance,
-                                       near_duplicates.crossed(paths, split_of(ungrouped)), GROUPS_LISTED)
+        near = near_duplicates.summary(
+            groups,
+            [r.path for r in unique],
+            [r.label for r in unique],
+            split_of(splits),
+            data.near_duplicate_hash,
+            data.near_duplicate_distance,
+            near_duplicates.crossed(paths, split_of(ungrouped)),
+            GROUPS_LISTED,
+        )
         # Non-zero only when a tiny class had to lend a grouped image to fill an empty split.
         near["crossed_splits_after_grouping"] = near_duplicates.crossed(paths, split_of(splits))
         summary = {
@@ -83,14 +99,21 @@ def main() -> None:
             with open(part / "summary.json", "w", encoding="utf-8") as handle:
                 json.dump(summary, handle, indent=2, ensure_ascii=False)
         draw(near["listed"], data.max_pixels, reports / "near_duplicates.png")
-        run.log_metrics({**{f"{name}_images": count for name, count in summary["counts"].items()},
-                         "skipped_files": len(summary["skipped"]), "near_duplicate_groups": near["groups"],
-                         "near_duplicate_groups_crossing_before": near["crossed_splits_before_grouping"]})
+        run.log_metrics(
+            {
+                **{f"{name}_images": count for name, count in summary["counts"].items()},
+                "skipped_files": len(summary["skipped"]),
+                "near_duplicate_groups": near["groups"],
+                "near_duplicate_groups_crossing_before": near["crossed_splits_before_grouping"],
+            }
+        )
         run.log_artifacts(out_dir, "split")
         run.log_artifact(reports / "near_duplicates.png")
-        print(f"split: {summary['counts']}, skipped {len(summary['skipped'])} file(s); {near['groups']} "
-              f"near-duplicate group(s), {near['crossed_splits_before_grouping']} of them crossed splits before "
-              "grouping")
+        print(
+            f"split: {summary['counts']}, skipped {len(summary['skipped'])} file(s); {near['groups']} "
+            f"near-duplicate group(s), {near['crossed_splits_before_grouping']} of them crossed splits before "
+            "grouping"
+        )
 
 
 if __name__ == "__main__":

@@ -37,11 +37,19 @@ def main() -> None:
         history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, run.keras_callbacks())
         model.save(out_dir / MODEL_FILE)
         best = min(history, key=lambda row: row["val_loss"])
-        run.log_metrics({"best_val_loss": best["val_loss"], "best_val_accuracy": best["val_accuracy"],
-                         "epochs_run": len(history), "replicas": strategy.num_replicas_in_sync})
+        run.log_metrics(
+            {
+                "best_val_loss": best["val_loss"],
+                "best_val_accuracy": best["val_accuracy"],
+                "epochs_run": len(history),
+                "replicas": strategy.num_replicas_in_sync,
+            }
+        )
         run.log_artifacts(out_dir, "model")
-        print(f"train: best val_accuracy {best['val_accuracy']:.4f} (val_loss {best['val_loss']:.4f}) "
-              f"after {len(history)} epoch(s)")
+        print(
+            f"train: best val_accuracy {best['val_accuracy']:.4f} (val_loss {best['val_loss']:.4f}) "
+            f"after {len(history)} epoch(s)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Shared fixtures: the one prepared project that the functional tests read or copy."""
+
 import fcntl
 import shutil
 from pathlib import Path
@@ -9,8 +10,7 @@ import convpipe  # noqa: F401  (Keras 2 before any test touches tf.keras)
 from tests import project as project_copy
 
 # The shared project: TINY with two finetune epochs (so a killed finetune can resume) and every export format.
-BUILT = {**project_copy.TINY, "finetune": {"epochs": 2},
-         "export": {"representative_samples": 16, "latency_runs": 3}}
+BUILT = {**project_copy.TINY, "finetune": {"epochs": 2}, "export": {"representative_samples": 16, "latency_runs": 3}}
 
 
 @pytest.fixture(scope="session")
@@ -32,5 +32,11 @@ def built_project(tmp_path_factory, worker_id) -> Path:
 @pytest.fixture
 def copy_of_built(built_project, tmp_path) -> Path:
     """A private copy of the built project (git, DVC cache and outputs), with an empty MLflow store of its own."""
-    return Path(shutil.copytree(built_project, tmp_path / "project", symlinks=True,
-                                ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "mlartifacts")))
+    return Path(
+        shutil.copytree(
+            built_project,
+            tmp_path / "project",
+            symlinks=True,
+            ignore=shutil.ignore_patterns("mlflow.db", "mlruns", "mlartifacts"),
+        )
+    )

@@ -1,8 +1,9 @@
 """Generators for the dirty image files real data sets contain; each writes one case and returns its path."""
+
 import os
 import struct
-from functools import partial
 import zlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Which files a stage module really depends on, read from its imports: what dvc.yaml's deps must list."""
+
 from __future__ import annotations
 
 import ast
@@ -107,8 +108,11 @@ def _reads(body: ast.AST, roots: dict[str, tuple], imports: dict[str, str], dept
     for node in ast.walk(body):  # aliases first: `data = params.data`, `a, b = params.x, params.y`
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             targets, values = node.targets[0], node.value
-            pairs = (zip(targets.elts, values.elts) if isinstance(targets, ast.Tuple) and isinstance(values, ast.Tuple)
-                     else [(targets, values)])
+            pairs = (
+                zip(targets.elts, values.elts)
+                if isinstance(targets, ast.Tuple) and isinstance(values, ast.Tuple)
+                else [(targets, values)]
+            )
             for target, value in pairs:
                 if isinstance(target, ast.Name) and chain(value) is not None:
                     roots[target.id] = chain(value)
@@ -132,8 +136,9 @@ def _reads(body: ast.AST, roots: dict[str, tuple], imports: dict[str, str], dept
                 position = parent.args.index(node)
                 parameter = function.args.args[position].arg
                 module = module_path(callee.rpartition(".")[0])
-                found |= _reads(function, {parameter: key}, _imports(ast.parse(module.read_text(encoding="utf-8"))),
-                                depth - 1)
+                found |= _reads(
+                    function, {parameter: key}, _imports(ast.parse(module.read_text(encoding="utf-8"))), depth - 1
+                )
                 continue
         found.add(key[:2])  # section.key; what follows is a method of the value (source.partition)
     return found

@@ -2,6 +2,7 @@
 
 Usage: python -m tests.fit_worker '{"out": DIR, "backup": DIR, "epochs": N, ...}'; prints a JSON result.
 """
+
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ def stripes(n: int, seed: int):
     labels = np.arange(n) % 2
     images = rng.uniform(0, 120, (n, 16, 16, 1)).astype("float32")
     for image, label in zip(images, labels):
-        image[label * 8:(label + 1) * 8] += 120
+        image[label * 8 : (label + 1) * 8] += 120
     return images, labels
 
 
@@ -33,36 +34,54 @@ def run(config: dict) -> dict:
     seed_everything(0)
     import tensorflow as tf
 
-    settings = Train(epochs=config["epochs"], batch_size=8, learning_rate=0.01, patience=config.get("patience", 10),
-                     reduce_lr_patience=2)
+    settings = Train(
+        epochs=config["epochs"],
+        batch_size=8,
+        learning_rate=0.01,
+        patience=config.get("patience", 10),
+        reduce_lr_patience=2,
+    )
+    from convpipe.core.params import Augment
     from convpipe.data.augment import augmentation
     from convpipe.data.shards import Epochs
-    from convpipe.core.params import Augment
 
     # Augmentation and dropout are on, so a resumed fit only equals an uninterrupted one if their
     # random state resumes too.
-    augment = augmentation(Augment(flip="horizontal", rotation=0.05, zoom=0.1, translation=0.1, contrast=0.1,
-                                   brightness=0.05))
+    augment = augmentation(
+        Augment(flip="horizontal", rotation=0.05, zoom=0.1, translation=0.1, contrast=0.1, brightness=0.05)
+    )
     train = Epochs(tf.data.Dataset.from_tensor_slices(stripes(48, 1)), 48, 48, 8, seed=0, augment=augment)
     val_ds = tf.data.Dataset.from_tensor_slices(stripes(16, 2)).batch(8)
     with strategy.scope():
         model = build(Model(arch="small_convnet", filters=[4, 8], dropout=0.2))
         compile_model(model, settings.learning_rate)
     started, trained = [], []
-    callbacks = [tf.keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: started.append(epoch),
-        on_train_end=lambda logs: trained.append(weight_sum(model)))]
+    callbacks = [
+        tf.keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: started.append(epoch),
+            on_train_end=lambda logs: trained.append(weight_sum(model)),
+        )
+    ]
     if config.get("kill_after") is not None:
         # SIGKILL: no cleanup at all, as when a machine or a CI job dies mid-run.
-        callbacks.append(tf.keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
-            os.kill(os.getpid(), signal.SIGKILL) if epoch == config["kill_after"] else None)))
+        callbacks.append(
+            tf.keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: (
+                    os.kill(os.getpid(), signal.SIGKILL) if epoch == config["kill_after"] else None
+                )
+            )
+        )
     out_dir = worker_dir(Path(config["out"]), strategy)  # as the train stage does
-    history = fit(model, train, val_ds, settings, out_dir, Path(config["backup"]),
-                  callbacks=callbacks)
+    history = fit(model, train, val_ds, settings, out_dir, Path(config["backup"]), callbacks=callbacks)
     val_loss = model.evaluate(val_ds, verbose=0)[0]
-    return {"history": history, "started": started, "val_loss": float(val_loss),
-            "weight_sum": weight_sum(model), "trained_weight_sum": trained[0],
-            "replicas": strategy.num_replicas_in_sync}
+    return {
+        "history": history,
+        "started": started,
+        "val_loss": float(val_loss),
+        "weight_sum": weight_sum(model),
+        "trained_weight_sum": trained[0],
+        "replicas": strategy.num_replicas_in_sync,
+    }
 
 
 def weight_sum(model) -> float:

@@ -1,4 +1,5 @@
 """A throw-away copy of the project for tests that run stages or `dvc repro` as a user would."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ MLflow tracking server.
 Each is a context manager that starts the process on a free port, waits until it answers, yields its
 address and always terminates it.
 """
+
 from __future__ import annotations
 
 import glob
@@ -58,8 +59,9 @@ def _process(args: list[str], health_url: str, env: dict | None) -> Iterator[sub
     os.close(descriptor)
     log = Path(name)
     with open(log, "w", encoding="utf-8") as handle:
-        process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+        )
     try:
         _wait_until_up(health_url, process, log)
         yield process
@@ -92,8 +94,7 @@ def moto_server(check_credentials: bool = False) -> Iterator[str]:
     port = free_port()
     env = {"INITIAL_NO_AUTH_ACTION_COUNT": "0"} if check_credentials else {}
     url = f"http://127.0.0.1:{port}"
-    with _process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                  f"{url}/moto-api/", env):
+    with _process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], f"{url}/moto-api/", env):
         yield url
 
 
@@ -116,16 +117,20 @@ def list_keys(endpoint_url: str, bucket: str, prefix: str = "") -> dict[str, int
 
 
 def _boto_credentials() -> dict:
-    return {"aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
-            "region_name": S3_ENV["AWS_DEFAULT_REGION"]}
+    return {
+        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": S3_ENV["AWS_DEFAULT_REGION"],
+    }
 
 
 _MLFLOW_SERVERS: dict[str, subprocess.Popen] = {}  # URI → the running `mlflow server`, for kill()
 
 
 @contextmanager
-def mlflow_server(backend_store_uri: str, artifacts_destination: str | Path, env: dict | None = None,
-                  port: int | None = None) -> Iterator[str]:
+def mlflow_server(
+    backend_store_uri: str, artifacts_destination: str | Path, env: dict | None = None, port: int | None = None
+) -> Iterator[str]:
     """`mlflow server` on a free loopback port (or `port`, to restart one at the same URI) with proxied
     artifact access; yields its http URI.
 
@@ -134,9 +139,23 @@ def mlflow_server(backend_store_uri: str, artifacts_destination: str | Path, env
     """
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            "--backend-store-uri", backend_store_uri, "--serve-artifacts",
-            "--artifacts-destination", str(artifacts_destination)]
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(artifacts_destination),
+    ]
     # The job runner (GenAI jobs, a dozen huey processes) doubles start-up time and is of no use here.
     with _process(args, f"{url}/health", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}) as process:
         _MLFLOW_SERVERS[url] = process
@@ -186,8 +205,9 @@ def postgres(tmp_path: Path) -> Iterator[str]:
 
     bin_dir = _postgres_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL not found (no initdb on PATH or in /usr/lib/postgresql/*/bin): "
-                    "apt-get install postgresql")
+        pytest.skip(
+            "PostgreSQL not found (no initdb on PATH or in /usr/lib/postgresql/*/bin): apt-get install postgresql"
+        )
     prefix, user = _as_user()
     base = Path(tempfile.mkdtemp(prefix="convpipe-pg-", dir=None if user else tmp_path))
     if user:
@@ -203,18 +223,51 @@ def postgres(tmp_path: Path) -> Iterator[str]:
 
     process = None
     try:
-        subprocess.run(prefix + [str(bin_dir / "initdb"), "-D", str(data), "-U", "convpipe", "--auth=trust",
-                                 "--no-sync", "-E", "UTF8", "--locale=C"],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            prefix
+            + [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "convpipe",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         with open(log, "w") as handle:
             if user:
                 shutil.chown(log, user)
             # Durability is pointless for a test database; these settings make it several times faster.
             process = subprocess.Popen(
-                prefix + [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
-                          "-k", str(base), "-c", "fsync=off", "-c", "synchronous_commit=off",
-                          "-c", "full_page_writes=off"],
-                stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+                prefix
+                + [
+                    str(bin_dir / "postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    str(base),
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ],
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 60
         while not accepts():  # only a readiness wait for the server we started
             if process.poll() is not None or time.monotonic() > deadline:

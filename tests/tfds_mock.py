@@ -1,4 +1,5 @@
 """Offline stand-in for a TFDS dataset: its real features, made-up split sizes, random examples."""
+
 import contextlib
 from pathlib import Path
 
@@ -13,7 +14,9 @@ def mock_tfds(name: str, data_dir: Path, splits: dict[str, int], num_examples: i
     import tensorflow_datasets as tfds
 
     info = tfds.builder(name, data_dir=str(data_dir)).info
-    infos = [tfds.core.SplitInfo(name=s, shard_lengths=[n], num_bytes=0, filename_template=None) for s, n in splits.items()]
+    infos = [
+        tfds.core.SplitInfo(name=s, shard_lengths=[n], num_bytes=0, filename_template=None) for s, n in splits.items()
+    ]
     info.set_splits(tfds.core.SplitDict(infos))
     folder = Path(data_dir) / name / str(info.version)
     folder.mkdir(parents=True, exist_ok=True)

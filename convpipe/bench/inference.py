@@ -1,4 +1,5 @@
 """Latency at batch 1 and throughput at batch 32 of every exported artifact, on the test split."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,6 +28,10 @@ def inference(repo: Path, runs: int = 100) -> dict:
         artifact = runtimes.load(path)
         latency = runtimes.latency_ms(artifact.predict, x, runs, warmup=5)
         rate = runtimes.throughput(artifact.predict, np.resize(x, (BATCH, *x.shape[1:])))
-        table[name] = {"runtime": artifact.runtime, "p50_ms": round(latency["latency_ms"], 3),
-                       "p95_ms": round(latency["latency_p95_ms"], 3), "batch32_images_per_s": round(rate, 1)}
+        table[name] = {
+            "runtime": artifact.runtime,
+            "p50_ms": round(latency["latency_ms"], 3),
+            "p95_ms": round(latency["latency_p95_ms"], 3),
+            "batch32_images_per_s": round(rate, 1),
+        }
     return table

@@ -1,5 +1,6 @@
 """Training throughput of the default model fed by convpipe's tf.data pipeline, by in-memory tensors,
 and by the books' loader (`image_dataset_from_directory` over the image files, no cache)."""
+
 from __future__ import annotations
 
 import csv
@@ -44,8 +45,13 @@ def images_per_second(params, meta: dict, ds, images: int, epochs: int = EPOCHS)
     compile_model(model, params.train.learning_rate)
     timer = EpochTimes()
     if isinstance(ds, shards.Epochs):  # one epoch's order over and over: the same work as new ones
-        model.fit(ds.epoch(0).repeat(), epochs=epochs, steps_per_epoch=math.ceil(ds.count / ds.batch_size),
-                  verbose=0, callbacks=[timer])
+        model.fit(
+            ds.epoch(0).repeat(),
+            epochs=epochs,
+            steps_per_epoch=math.ceil(ds.count / ds.batch_size),
+            verbose=0,
+            callbacks=[timer],
+        )
     else:
         model.fit(ds, epochs=epochs, verbose=0, callbacks=[timer])
     return images / min(timer.times[1:])
@@ -65,11 +71,15 @@ def efficiency(repo: Path) -> dict:
     # The same augmentation on in-memory tensors: what reading the shards costs, apart from augmenting.
     augmented = augmented_batches(memory, augment, params.seed)
     in_memory_augmented = images_per_second(params, meta, augmented, len(x))
-    return {"train_images": len(x), "image_shape": [*meta["image_size"], meta["channels"]],
-            "pipeline_images_per_s": round(pipeline, 1), "in_memory_images_per_s": round(in_memory, 1),
-            "efficiency": round(pipeline / in_memory, 3),
-            "in_memory_augmented_images_per_s": round(in_memory_augmented, 1),
-            "efficiency_vs_augmented": round(pipeline / in_memory_augmented, 3)}
+    return {
+        "train_images": len(x),
+        "image_shape": [*meta["image_size"], meta["channels"]],
+        "pipeline_images_per_s": round(pipeline, 1),
+        "in_memory_images_per_s": round(in_memory, 1),
+        "efficiency": round(pipeline / in_memory, 3),
+        "in_memory_augmented_images_per_s": round(in_memory_augmented, 1),
+        "efficiency_vs_augmented": round(pipeline / in_memory_augmented, 3),
+    }
 
 
 def books_loader(repo: Path, convpipe_rate: float) -> dict:
@@ -81,16 +91,25 @@ def books_loader(repo: Path, convpipe_rate: float) -> dict:
     batch = params.train.batch_size
     augment = augmentation(params.augment)
     books = tf.keras.utils.image_dataset_from_directory(
-        folder, image_size=tuple(meta["image_size"]), batch_size=batch, seed=params.seed,
-        color_mode=color_mode_of(meta["channels"]), class_names=meta["class_names"])
+        folder,
+        image_size=tuple(meta["image_size"]),
+        batch_size=batch,
+        seed=params.seed,
+        color_mode=color_mode_of(meta["channels"]),
+        class_names=meta["class_names"],
+    )
     books = augmented_batches(books, augment, params.seed)
     images = meta["counts"]["train"]["total"]
     books_rate = images_per_second(params, meta, books, images)
     ours = shards.training_epochs(prepared, batch, params.seed, augment).epoch(0)
-    return {"train_images": images, "books_epoch_s": round(images / books_rate, 3),
-            "convpipe_epoch_s": round(images / convpipe_rate, 3), "speedup": round(convpipe_rate / books_rate, 2),
-            "books_loader_alone_images_per_s": round(images / _second_pass(books), 1),
-            "convpipe_loader_alone_images_per_s": round(images / _second_pass(ours), 1)}
+    return {
+        "train_images": images,
+        "books_epoch_s": round(images / books_rate, 3),
+        "convpipe_epoch_s": round(images / convpipe_rate, 3),
+        "speedup": round(convpipe_rate / books_rate, 2),
+        "books_loader_alone_images_per_s": round(images / _second_pass(books), 1),
+        "convpipe_loader_alone_images_per_s": round(images / _second_pass(ours), 1),
+    }
 
 
 def augmented_batches(ds, augment, seed: int):

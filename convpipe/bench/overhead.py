@@ -1,4 +1,5 @@
 """What the pipeline costs around the model: a cold `dvc repro` per stage, and a no-op one."""
+
 from __future__ import annotations
 
 from pathlib import Path

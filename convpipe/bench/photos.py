@@ -1,4 +1,5 @@
 """The input-pipeline figures on a real photo folder, resized to 160×160 RGB."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,5 +16,8 @@ def photos(root: Path, work: Path, folder: Path) -> dict:
     repo = copy_project(root, work / "photos", data={"source": f"dir:{folder}", **PHOTO_DATA}, augment=PHOTO_AUGMENT)
     timed("dvc", "repro", "preprocess", cwd=repo)
     input_figures = efficiency(repo)
-    return {"folder": str(folder), "input": input_figures,
-            "books_loader": books_loader(repo, input_figures["pipeline_images_per_s"])}
+    return {
+        "folder": str(folder),
+        "input": input_figures,
+        "books_loader": books_loader(repo, input_figures["pipeline_images_per_s"]),
+    }

@@ -1,4 +1,5 @@
 """The embedding index at sizes the default pipeline never reaches: build and query times, HNSW's recall."""
+
 from __future__ import annotations
 
 import time
@@ -9,8 +10,16 @@ import numpy as np
 from convpipe.evaluate.retrieval import build, search
 
 
-def benchmark(sizes: tuple[int, ...] = (20_000, 100_000), dim: int = 128, seed: int = 0, queries: int = 1_000,
-              k: int = 10, hnsw_neighbors: int = 32, ef_search: int = 128, ef_construction: int = 200) -> dict:
+def benchmark(
+    sizes: tuple[int, ...] = (20_000, 100_000),
+    dim: int = 128,
+    seed: int = 0,
+    queries: int = 1_000,
+    k: int = 10,
+    hnsw_neighbors: int = 32,
+    ef_search: int = 128,
+    ef_construction: int = 200,
+) -> dict:
     """Build and query times of the exact and the HNSW index on synthetic vectors, and HNSW's recall@k against
     exact search: {..settings.., "sizes": {size: {"exact": {...}, "hnsw": {...}}}}. Prints nothing.
 
@@ -41,9 +50,21 @@ def benchmark(sizes: tuple[int, ...] = (20_000, 100_000), dim: int = 128, seed: 
             single = (time.perf_counter() - start) / 100
             truth = ids if truth is None else truth
             recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(ids, truth)])
-            row[name] = {"build_s": built, "query_batch_s": batch, "query_batch_per_query_ms": 1000 * batch / queries,
-                         "query_single_ms": 1000 * single, f"recall_at_{k}": float(recall)}
+            row[name] = {
+                "build_s": built,
+                "query_batch_s": batch,
+                "query_batch_per_query_ms": 1000 * batch / queries,
+                "query_single_ms": 1000 * single,
+                f"recall_at_{k}": float(recall),
+            }
         results[size] = row
-    return {"dim": dim, "queries": queries, "k": k, "hnsw_neighbors": hnsw_neighbors, "ef_search": ef_search,
-            "ef_construction": ef_construction,
-            "threads": faiss.omp_get_max_threads(), "sizes": results}
+    return {
+        "dim": dim,
+        "queries": queries,
+        "k": k,
+        "hnsw_neighbors": hnsw_neighbors,
+        "ef_search": ef_search,
+        "ef_construction": ef_construction,
+        "threads": faiss.omp_get_max_threads(),
+        "sizes": results,
+    }

@@ -1,4 +1,5 @@
 """Preprocess of a generated image folder at growing sizes: images/s, cores used and peak memory."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,14 +28,26 @@ def scale(root: Path, work: Path, sizes: list[int]) -> list[dict]:
     generate(folder, max(sizes))
     rows = []
     for size in sizes:
-        repo = copy_project(root, work / f"scale_{size}",
-                            data={"source": f"dir:{folder}", "color_mode": "rgb", "image_size": [64, 64],
-                                  "max_per_class": size // CLASSES})
+        repo = copy_project(
+            root,
+            work / f"scale_{size}",
+            data={
+                "source": f"dir:{folder}",
+                "color_mode": "rgb",
+                "image_size": [64, 64],
+                "max_per_class": size // CLASSES,
+            },
+        )
         timed("dvc", "repro", "preprocess", cwd=repo)
         costs = stage_costs(repo)["preprocess"]
         work_s = costs["stage_wall_s"] - costs["startup_s"]
-        rows.append({"images": size, "images_per_s": round(size / work_s, 1),
-                     "cores_used": round(costs["cpu_s"] / costs["stage_wall_s"], 2),
-                     "peak_rss_mb": round(costs["peak_rss_mb"], 1),
-                     "split_peak_rss_mb": round(stage_costs(repo)["split"]["peak_rss_mb"], 1)})
+        rows.append(
+            {
+                "images": size,
+                "images_per_s": round(size / work_s, 1),
+                "cores_used": round(costs["cpu_s"] / costs["stage_wall_s"], 2),
+                "peak_rss_mb": round(costs["peak_rss_mb"], 1),
+                "split_peak_rss_mb": round(stage_costs(repo)["split"]["peak_rss_mb"], 1),
+            }
+        )
     return rows

@@ -1,4 +1,5 @@
 """Benchmark figures as Markdown: readable in a terminal and pasteable into the README."""
+
 from __future__ import annotations
 
 TARGETS = {  # what the figures should reach on a 2-core laptop CPU (see README "Benchmarks")
@@ -19,8 +20,11 @@ def _blocks(figures) -> list[str]:
     if _is_rows(figures):
         return [_table([{"": k, **v} for k, v in figures.items()])]
     scalars = {k: v for k, v in figures.items() if not isinstance(v, (dict, list)) or _is_vector(v)}
-    blocks = [_table([{"figure": k, "value": v, "target": TARGETS.get(k, "")} for k, v in scalars.items()])] \
-        if scalars else []
+    blocks = (
+        [_table([{"figure": k, "value": v, "target": TARGETS.get(k, "")} for k, v in scalars.items()])]
+        if scalars
+        else []
+    )
     for key, value in figures.items():
         if _is_vector(value):
             continue
@@ -35,8 +39,11 @@ def _blocks(figures) -> list[str]:
 
 def _is_rows(value) -> bool:
     """A mapping of names to flat mappings: one table, a row per name."""
-    return isinstance(value, dict) and bool(value) and all(
-        isinstance(row, dict) and not any(isinstance(v, dict) for v in row.values()) for row in value.values())
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(isinstance(row, dict) and not any(isinstance(v, dict) for v in row.values()) for row in value.values())
+    )
 
 
 def _is_vector(value) -> bool:

@@ -1,4 +1,5 @@
 """Throw-away copies of the project, in which the benchmark (and the functional tests) run the real pipeline."""
+
 from __future__ import annotations
 
 import os
@@ -57,11 +58,16 @@ def stage_costs(repo: Path) -> dict[str, dict[str, float]]:
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     costs = {}
     for experiment in client.search_experiments():
-        for run in client.search_runs([experiment.experiment_id], "tags.`convpipe.stage` != ''",
-                                      order_by=["attributes.start_time ASC"]):
+        for run in client.search_runs(
+            [experiment.experiment_id], "tags.`convpipe.stage` != ''", order_by=["attributes.start_time ASC"]
+        ):
             metrics = run.data.metrics
             costs[run.data.tags["convpipe.stage"]] = {
-                **{k: round(metrics[k], 3) for k in ("startup_s", "stage_wall_s", "cpu_s", "peak_rss_mb")
-                   if k in metrics},
-                "imports_tensorflow": run.data.tags.get("convpipe.imported_tensorflow") == "True"}
+                **{
+                    k: round(metrics[k], 3)
+                    for k in ("startup_s", "stage_wall_s", "cpu_s", "peak_rss_mb")
+                    if k in metrics
+                },
+                "imports_tensorflow": run.data.tags.get("convpipe.imported_tensorflow") == "True",
+            }
     return costs

@@ -1,4 +1,5 @@
 """The `convpipe` command: one small module per subcommand, each with add_parser() and run()."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,14 +8,24 @@ import sys
 from convpipe.cli import bench, gate, predict, pull, push, remote, similar
 from convpipe.core.errors import USER_ERRORS
 
-COMMANDS = {"bench": bench, "gate": gate, "predict": predict, "pull": pull, "push": push, "remote": remote,
-            "similar": similar}
+COMMANDS = {
+    "bench": bench,
+    "gate": gate,
+    "predict": predict,
+    "pull": pull,
+    "push": push,
+    "remote": remote,
+    "similar": similar,
+}
 
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    top = argparse.ArgumentParser(prog="convpipe", description="Reproducible image classification: tools "
-                                  "around the DVC pipeline (run the pipeline itself with `dvc repro`).")
+    top = argparse.ArgumentParser(
+        prog="convpipe",
+        description="Reproducible image classification: tools "
+        "around the DVC pipeline (run the pipeline itself with `dvc repro`).",
+    )
     subparsers = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS.values():
         module.add_parser(subparsers)

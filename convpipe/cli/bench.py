@@ -3,6 +3,7 @@
 Runs the real pipeline in throw-away copies of this project, prints a table per section and writes
 the figures as JSON. Figures depend on the machine: compare runs made on the same one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,17 +17,41 @@ SECTIONS = ("overhead", "input", "inference", "photos", "scale", "index")
 
 def add_parser(subparsers) -> None:
     """Register `bench` and its options."""
-    sub = subparsers.add_parser("bench", help="benchmark the pipeline and write reports/bench.json",
-                                description=__doc__.split(": ", 1)[1].split("\n")[0])
-    sub.add_argument("--photos", type=Path,
-                     help="a folder of photos in class folders (or train/ and val/ above them) for the "
-                          "photo-folder figures, resized to 160×160 RGB; skipped when not given")
-    sub.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), metavar="SECTION",
-                     help=f"sections to run (default: all of {', '.join(SECTIONS)})")
-    sub.add_argument("--scale-sizes", nargs="+", type=int, default=[5000, 20000], metavar="N",
-                     help="generated folder sizes for the scale section (default: 5000 20000)")
-    sub.add_argument("--index-sizes", nargs="+", type=int, default=[20000, 100000], metavar="N",
-                     help="vector counts for the embedding-index section (default: 20000 100000)")
+    sub = subparsers.add_parser(
+        "bench",
+        help="benchmark the pipeline and write reports/bench.json",
+        description=__doc__.split(": ", 1)[1].split("\n")[0],
+    )
+    sub.add_argument(
+        "--photos",
+        type=Path,
+        help="a folder of photos in class folders (or train/ and val/ above them) for the "
+        "photo-folder figures, resized to 160×160 RGB; skipped when not given",
+    )
+    sub.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        metavar="SECTION",
+        help=f"sections to run (default: all of {', '.join(SECTIONS)})",
+    )
+    sub.add_argument(
+        "--scale-sizes",
+        nargs="+",
+        type=int,
+        default=[5000, 20000],
+        metavar="N",
+        help="generated folder sizes for the scale section (default: 5000 20000)",
+    )
+    sub.add_argument(
+        "--index-sizes",
+        nargs="+",
+        type=int,
+        default=[20000, 100000],
+        metavar="N",
+        help="vector counts for the embedding-index section (default: 20000 100000)",
+    )
     sub.add_argument("--out", type=Path, default=Path("reports/bench.json"), help="where to write the figures")
     sub.add_argument("--work", type=Path, help="folder for the project copies (default: a temporary one)")
 
@@ -82,8 +107,11 @@ def measure(root: Path, work: Path, args: argparse.Namespace) -> dict:
         from convpipe.bench.retrieval import benchmark
 
         figures = benchmark(sizes=tuple(args.index_sizes))
-        rows = [{"vectors": size, "index": kind, **{k: round(v, 4) for k, v in measured.items()}}
-                for size, by_kind in figures.pop("sizes").items() for kind, measured in by_kind.items()]
+        rows = [
+            {"vectors": size, "index": kind, **{k: round(v, 4) for k, v in measured.items()}}
+            for size, by_kind in figures.pop("sizes").items()
+            for kind, measured in by_kind.items()
+        ]
         done("index", {**figures, "sizes": rows})
     results["total_s"] = round(time.perf_counter() - started, 1)
     return results

@@ -2,25 +2,32 @@
 
 With --promote, a passing gate moves the registry alias `champion` to the `candidate` version.
 """
+
 from __future__ import annotations
 
 import argparse
 
 from convpipe.core.params import PARAMS_FILE, load_params
 from convpipe.core.paths import load_paths
-from convpipe.ops import gate, registry
 from convpipe.core.tracking import tracking_uri
+from convpipe.ops import gate, registry
 
 
 def add_parser(subparsers) -> None:
     """Register `gate` and its options."""
-    sub = subparsers.add_parser("gate", help="compare reports/*.json with a baseline revision",
-                                description=__doc__.split(": ", 1)[1].split("\n")[0])
+    sub = subparsers.add_parser(
+        "gate",
+        help="compare reports/*.json with a baseline revision",
+        description=__doc__.split(": ", 1)[1].split("\n")[0],
+    )
     sub.add_argument("--rev", default="HEAD", help="git revision holding the baseline reports (default: HEAD)")
     sub.add_argument("--params", default=str(PARAMS_FILE), help="params file (default: params.yaml)")
-    sub.add_argument("--promote", action="store_true",
-                     help="when every rule passes, move the MLflow registry alias 'champion' to the "
-                          "'candidate' version of tracking.registered_model")
+    sub.add_argument(
+        "--promote",
+        action="store_true",
+        help="when every rule passes, move the MLflow registry alias 'champion' to the "
+        "'candidate' version of tracking.registered_model",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     if baseline is None:
         print(f"\nNo baseline reports at {args.rev}: first run, so only the value thresholds were checked.")
     failed = [v.metric for v in verdicts if not v.passed]
-    print(f"\ngate: {'FAILED on ' + ', '.join(failed) if failed else 'passed'} "
-          f"({len(verdicts) - len(failed)}/{len(verdicts)} rules)")
+    print(
+        f"\ngate: {'FAILED on ' + ', '.join(failed) if failed else 'passed'} "
+        f"({len(verdicts) - len(failed)}/{len(verdicts)} rules)"
+    )
     if args.promote:
         promote(settings.tracking.registered_model, current, passed=not failed)
     return 1 if failed else 0

@@ -1,4 +1,5 @@
 """convpipe predict: top-k labels with probabilities for images, from any exported model artifact."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,12 +12,20 @@ from convpipe.data.decoder import Limits
 
 def add_parser(subparsers) -> None:
     """Register `predict` and its options."""
-    sub = subparsers.add_parser("predict", help="classify images with a .keras, SavedModel, .tflite or .onnx model",
-                                description=__doc__.split(": ", 1)[1])
-    sub.add_argument("images", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER",
-                     help="image files, or folders searched for images")
-    sub.add_argument("--model", required=True, type=Path,
-                     help="artifact, e.g. models/export/model_int8.tflite (preprocessing.json beside it is used)")
+    sub = subparsers.add_parser(
+        "predict",
+        help="classify images with a .keras, SavedModel, .tflite or .onnx model",
+        description=__doc__.split(": ", 1)[1],
+    )
+    sub.add_argument(
+        "images", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER", help="image files, or folders searched for images"
+    )
+    sub.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        help="artifact, e.g. models/export/model_int8.tflite (preprocessing.json beside it is used)",
+    )
     sub.add_argument("-k", type=int, default=3, help="labels to show per image (default: 3)")
     sub.add_argument("--json", action="store_true", help="print one JSON list instead of text lines")
     add_decode_options(sub)
@@ -24,10 +33,20 @@ def add_parser(subparsers) -> None:
 
 def add_decode_options(sub: argparse.ArgumentParser) -> None:
     """The bounds on decoding one untrusted file, shared with `similar`."""
-    sub.add_argument("--decode-timeout", type=float, default=Limits.timeout_s, metavar="SECONDS",
-                     help=f"give up on a file whose decoding takes longer (default: {Limits.timeout_s:g})")
-    sub.add_argument("--decode-memory-mb", type=int, default=Limits.memory_mb, metavar="MIB",
-                     help=f"give up on a file whose decoding needs more memory (default: {Limits.memory_mb})")
+    sub.add_argument(
+        "--decode-timeout",
+        type=float,
+        default=Limits.timeout_s,
+        metavar="SECONDS",
+        help=f"give up on a file whose decoding takes longer (default: {Limits.timeout_s:g})",
+    )
+    sub.add_argument(
+        "--decode-memory-mb",
+        type=int,
+        default=Limits.memory_mb,
+        metavar="MIB",
+        help=f"give up on a file whose decoding needs more memory (default: {Limits.memory_mb})",
+    )
 
 
 def decode_limits(args: argparse.Namespace) -> Limits:
@@ -61,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     artifact = runtimes.load(args.model)
     prep = description.preprocessing_for(args.model, artifact.input_shape)
     failed = output.emit(
-        predict.predict(files, artifact, prep, args.k, limits), args.json,
+        predict.predict(files, artifact, prep, args.k, limits),
+        args.json,
         lambda r: {"path": r.path, "top_k": [{"label": label, "probability": p} for label, p in r.top]},
-        lambda r: f"{r.path}: " + "  ".join(f"{label} {p:.4f}" for label, p in r.top))
+        lambda r: f"{r.path}: " + "  ".join(f"{label} {p:.4f}" for label, p in r.top),
+    )
     return 1 if failed else 0

@@ -1,4 +1,5 @@
 """convpipe similar: the k most similar training images for each image, from the index stage's embedding index."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,21 +10,32 @@ from convpipe.cli.predict import add_decode_options, decode_limits, image_files
 
 def add_parser(subparsers) -> None:
     """Register `similar` and its options."""
-    sub = subparsers.add_parser("similar", help="find the most similar training images (embedding index)",
-                                description=__doc__.split(": ", 1)[1])
-    sub.add_argument("images", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER",
-                     help="image files, or folders searched for images")
+    sub = subparsers.add_parser(
+        "similar", help="find the most similar training images (embedding index)", description=__doc__.split(": ", 1)[1]
+    )
+    sub.add_argument(
+        "images", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER", help="image files, or folders searched for images"
+    )
     sub.add_argument("-k", type=int, default=5, help="training images to show per image (default: 5)")
-    sub.add_argument("--index", type=Path, default=Path("models/index"),
-                     help="folder written by the index stage (default: models/index)")
+    sub.add_argument(
+        "--index",
+        type=Path,
+        default=Path("models/index"),
+        help="folder written by the index stage (default: models/index)",
+    )
     sub.add_argument("--json", action="store_true", help="print one JSON list instead of text lines")
     add_decode_options(sub)
 
 
 def text(match) -> str:
     """A file's line and one indented line per neighbour."""
-    return "\n".join([f"{match.path}:"] + [f"  {rank}. {path}  label {label}  similarity {similarity:.4f}"
-                                           for rank, (path, label, similarity) in enumerate(match.neighbours, 1)])
+    return "\n".join(
+        [f"{match.path}:"]
+        + [
+            f"  {rank}. {path}  label {label}  similarity {similarity:.4f}"
+            for rank, (path, label, similarity) in enumerate(match.neighbours, 1)
+        ]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,8 +45,12 @@ def run(args: argparse.Namespace) -> int:
     limits = decode_limits(args)
     files = image_files(args)
     failed = output.emit(
-        similar.find(files, args.index, args.k, limits), args.json,
-        lambda m: {"path": m.path, "similar": [{"path": p, "label": label, "similarity": s}
-                                              for p, label, s in m.neighbours]},
-        text)
+        similar.find(files, args.index, args.k, limits),
+        args.json,
+        lambda m: {
+            "path": m.path,
+            "similar": [{"path": p, "label": label, "similarity": s} for p, label, s in m.neighbours],
+        },
+        text,
+    )
     return 1 if failed else 0

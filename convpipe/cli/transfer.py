@@ -1,4 +1,5 @@
 """What `convpipe push` and `convpipe pull` share: their arguments, and the check before DVC runs."""
+
 from __future__ import annotations
 
 import argparse

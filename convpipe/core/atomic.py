@@ -3,6 +3,7 @@
 A stage killed or failing half-way (SIGKILL, disk full) so leaves either the previous output or none,
 never a truncated file that a later stage or `dvc commit` would take for a finished one.
 """
+
 from __future__ import annotations
 
 import errno

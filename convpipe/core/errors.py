@@ -1,4 +1,5 @@
 """Turning the library's exceptions into one readable line and an exit code."""
+
 from __future__ import annotations
 
 import signal

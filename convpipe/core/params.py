@@ -1,4 +1,5 @@
 """params.yaml, validated by one pydantic model per section before any stage does work."""
+
 from __future__ import annotations
 
 import hashlib
@@ -87,8 +88,9 @@ class Model(Section):
     @model_validator(mode="after")
     def _weights_need_a_base(self) -> Model:
         if self.weights != "none" and self.arch not in PRETRAINED:
-            raise ValueError(f"weights {self.weights!r} needs a pretrained arch ({', '.join(PRETRAINED)}),"
-                             f" got arch {self.arch!r}")
+            raise ValueError(
+                f"weights {self.weights!r} needs a pretrained arch ({', '.join(PRETRAINED)}), got arch {self.arch!r}"
+            )
         return self
 
 
@@ -163,8 +165,9 @@ class Rule(Section):
     @model_validator(mode="after")
     def _not_empty(self) -> Rule:
         if self.model_dump(exclude_none=True, exclude={"relative_to"}) == {}:
-            raise ValueError("a rule needs at least one of min, max, max_drop, max_rise, max_below, min_ratio, "
-                             "max_ratio")
+            raise ValueError(
+                "a rule needs at least one of min, max, max_drop, max_rise, max_below, min_ratio, max_ratio"
+            )
         relative = [self.max_below, self.min_ratio, self.max_ratio]
         if (self.relative_to is None) != all(bound is None for bound in relative):
             raise ValueError("relative_to and max_below/min_ratio/max_ratio go together")
@@ -287,7 +290,7 @@ def load_params(path: Path | str = PARAMS_FILE) -> Params:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ParamsError(f"{path}: not UTF-8 text (byte {err.start}: {data[err.start:err.start + 1]!r})") from None
+        raise ParamsError(f"{path}: not UTF-8 text (byte {err.start}: {data[err.start : err.start + 1]!r})") from None
     try:
         loader = _StrictLoader(text)
         try:

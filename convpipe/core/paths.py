@@ -4,6 +4,7 @@ Not params: `dvc repro` deletes a stage's declared outputs before it runs the st
 a params value could set (`dvc exp run -S paths.raw=/elsewhere`) would let DVC delete a folder outside the
 repository before any check of ours could run. dvc.yaml is code, and changes to it are reviewed as code.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields

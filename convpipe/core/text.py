@@ -1,4 +1,5 @@
 """Text fit for a one-line message."""
+
 from __future__ import annotations
 
 

@@ -4,6 +4,7 @@ A stage's main() opens `stage_run(...)`; model and data code never import MLflow
 checked before a stage does any heavy work: unreachable, it fails the stage (tracking.required: true) or
 the stage runs untracked and says so (tracking.required: false).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,11 @@ PIPELINE_TAG = "convpipe.pipeline"
 CHECK_TIMEOUT = 3.0  # seconds the pre-flight check waits for a tracking server to answer
 # MLflow's HTTP client retries for about four minutes by default; a stage whose server died should fail in
 # seconds. Set in the environment, they still win.
-HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+HTTP_SETTINGS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
@@ -42,7 +46,7 @@ def project_root(start: Path | None = None) -> Path:
     path = (start or Path.cwd()).resolve()
     parts = path.parts
     for i in range(len(parts) - 3):
-        if parts[i:i + 4] == (".dvc", "tmp", "exps", parts[i + 3]) and i:
+        if parts[i : i + 4] == (".dvc", "tmp", "exps", parts[i + 3]) and i:
             return Path(*parts[:i])
     return path
 
@@ -99,8 +103,7 @@ def unreachable(uri: str, timeout: float = CHECK_TIMEOUT) -> str | None:
 def git_commit() -> str:
     """HEAD's commit hash, or 'unknown' outside a git checkout."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -112,12 +115,17 @@ def pipeline_key(params: Params) -> str:
 
 def _parent_run_id(client, experiment_id: str, params: Params) -> str:
     key = pipeline_key(params)
-    found = client.search_runs([experiment_id], filter_string=f"tags.`{PIPELINE_TAG}` = '{key}'",
-                               max_results=1, order_by=["attributes.start_time ASC"])
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{PIPELINE_TAG}` = '{key}'",
+        max_results=1,
+        order_by=["attributes.start_time ASC"],
+    )
     if found:
         return found[0].info.run_id
-    run = client.create_run(experiment_id, run_name=f"pipeline {key}",
-                            tags={PIPELINE_TAG: key, "mlflow.source.git.commit": git_commit()})
+    run = client.create_run(
+        experiment_id, run_name=f"pipeline {key}", tags={PIPELINE_TAG: key, "mlflow.source.git.commit": git_commit()}
+    )
     from mlflow.entities import Param
 
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.flat().items()])
@@ -209,8 +217,10 @@ class StageRun:
             from mlflow.entities import Metric
 
             now = int(time.time() * 1000)
-            mlflow.MlflowClient().log_batch(self.run.data.tags["mlflow.parentRunId"],
-                                            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+            mlflow.MlflowClient().log_batch(
+                self.run.data.tags["mlflow.parentRunId"],
+                metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            )
 
     def keras_callbacks(self) -> list:
         """Callbacks logging each epoch's metrics to this run, synchronously (none when untracked).
@@ -227,8 +237,7 @@ class StageRun:
         class EpochMetrics(tf.keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
                 if logs:
-                    mlflow.log_metrics({key: float(value) for key, value in logs.items()}, step=epoch,
-                                       synchronous=True)
+                    mlflow.log_metrics({key: float(value) for key, value in logs.items()}, step=epoch, synchronous=True)
 
         return [EpochMetrics()]
 
@@ -251,8 +260,10 @@ def stage_run(stage: str, params: Params) -> Iterator[StageRun]:
         os.environ.setdefault(key, value)
     problem = unreachable(uri)
     if problem and params.tracking.required:
-        raise TrackingUnavailable(f"MLflow at {redact(uri)} unreachable: {problem} "
-                                  "(set tracking.required: false in params.yaml to run without tracking)")
+        raise TrackingUnavailable(
+            f"MLflow at {redact(uri)} unreachable: {problem} "
+            "(set tracking.required: false in params.yaml to run without tracking)"
+        )
     if problem:
         print(f"{stage}: tracking skipped: {redact(uri)} unreachable: {problem}", file=sys.stderr)
         yield StageRun()
@@ -267,8 +278,7 @@ def stage_run(stage: str, params: Params) -> Iterator[StageRun]:
         with _first_use_lock(uri):
             experiment = mlflow.set_experiment(params.tracking.experiment)
             parent_id = _parent_run_id(mlflow.MlflowClient(), experiment.experiment_id, params)
-        tags = {"convpipe.stage": stage, PIPELINE_TAG: pipeline_key(params),
-                "mlflow.source.git.commit": git_commit()}
+        tags = {"convpipe.stage": stage, PIPELINE_TAG: pipeline_key(params), "mlflow.source.git.commit": git_commit()}
         with mlflow.start_run(run_name=stage, parent_run_id=parent_id, tags=tags) as run:
             mlflow.log_params(params.flat())
             mlflow.log_metric("startup_s", time.perf_counter() - convpipe.STARTED)
@@ -280,8 +290,10 @@ def stage_run(stage: str, params: Params) -> Iterator[StageRun]:
         # (a bad parameter, a missing run) are bugs here and keep their traceback.
         if getattr(err, "error_code", "INTERNAL_ERROR") != "INTERNAL_ERROR":
             raise
-        raise TrackingUnavailable(f"MLflow at {redact(uri)} (tracking server or its artifact store) failed: "
-                                  f"{_first_failure(err).replace(uri, redact(uri))}") from None
+        raise TrackingUnavailable(
+            f"MLflow at {redact(uri)} (tracking server or its artifact store) failed: "
+            f"{_first_failure(err).replace(uri, redact(uri))}"
+        ) from None
 
 
 def _first_failure(err: Exception) -> str:
@@ -300,5 +312,8 @@ def _first_failure(err: Exception) -> str:
 def process_costs() -> dict[str, float]:
     """This process's wall time since convpipe was imported, CPU time and peak memory."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"stage_wall_s": time.perf_counter() - convpipe.STARTED, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss / 1024}  # ru_maxrss is in KiB on Linux
+    return {
+        "stage_wall_s": time.perf_counter() - convpipe.STARTED,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }  # ru_maxrss is in KiB on Linux

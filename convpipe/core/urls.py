@@ -1,5 +1,6 @@
 """Showing URLs without their secrets; shared by the downloader, the tracking and remote messages, and
 the params logged to MLflow."""
+
 import urllib.parse
 
 

@@ -1,4 +1,5 @@
 """Fetch a data archive by URL into a verified cache and unpack it safely; no TensorFlow here."""
+
 import base64
 import hashlib
 import http.client
@@ -17,8 +18,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from convpipe.data.images import file_sha256
 from convpipe.core.urls import redact
+from convpipe.data.images import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,10 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
             # Checked before urllib's own check, which lets ftp:// through and names no URL.
             newurl = urllib.parse.urljoin(req.full_url, location)
             if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
-                raise DownloadError(f"{redact(req.full_url)}: redirected to {redact(newurl)}; "
-                                    "only http:// and https:// redirects are followed")
+                raise DownloadError(
+                    f"{redact(req.full_url)}: redirected to {redact(newurl)}; "
+                    "only http:// and https:// redirects are followed"
+                )
         return super().http_error_302(req, fp, code, msg, headers)
 
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302

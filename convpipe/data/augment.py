@@ -5,6 +5,7 @@ resampled once rather than once per Keras preprocessing layer. Every random draw
 seed passed in, with no generator state: the batches of epoch e are the same whether the fit ran
 straight through or resumed at e after a kill.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,12 @@ Augmenter = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (float32 N×H×W×C 0
 
 def augmentation(spec: Augment) -> Augmenter | None:
     """The random transforms `spec` asks for as one stateless function; None when it asks for none."""
-    flips = {"none": (False, False), "horizontal": (True, False), "vertical": (False, True),
-             "horizontal_and_vertical": (True, True)}[spec.flip]
+    flips = {
+        "none": (False, False),
+        "horizontal": (True, False),
+        "vertical": (False, True),
+        "horizontal_and_vertical": (True, True),
+    }[spec.flip]
     geometric = any(flips) or spec.rotation or spec.zoom or spec.translation
     if not (geometric or spec.contrast or spec.brightness):
         return None
@@ -36,8 +41,14 @@ def augmentation(spec: Augment) -> Augmenter | None:
             flip_x = tf.sign(uniform(0, 1.0)) if flips[0] else tf.ones([n])
             flip_y = tf.sign(uniform(1, 1.0)) if flips[1] else tf.ones([n])
             shift = tf.stack([uniform(4, spec.translation), uniform(5, spec.translation)], axis=1)
-            images = affine(images, flip_x, flip_y, uniform(2, spec.rotation * 2 * math.pi),
-                            uniform(3, spec.zoom, centre=1.0), shift)
+            images = affine(
+                images,
+                flip_x,
+                flip_y,
+                uniform(2, spec.rotation * 2 * math.pi),
+                uniform(3, spec.zoom, centre=1.0),
+                shift,
+            )
         if spec.contrast:
             factor = uniform(6, spec.contrast, centre=1.0)[:, None, None, None]
             mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
@@ -65,5 +76,10 @@ def affine(images: tf.Tensor, flip_x, flip_y, angle, scale, shift) -> tf.Tensor:
     zeros = tf.zeros_like(angle)
     transforms = tf.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT")
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )

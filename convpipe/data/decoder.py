@@ -1,4 +1,5 @@
 """Decode untrusted image files in separate processes, each file bounded in time and in memory; no TensorFlow here."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -50,8 +51,12 @@ class Decoder:
         self._limits = limits
         # spawn, not fork: a forked child would inherit TensorFlow's threads, and locks they hold, from the parent.
         # pebble replaces a process that timed out or died and fails only that file, which concurrent.futures cannot.
-        self._pool = ProcessPool(max_workers=WORKERS, initializer=_cap_memory, initargs=(limits.memory_mb,),
-                                 context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPool(
+            max_workers=WORKERS,
+            initializer=_cap_memory,
+            initargs=(limits.memory_mb,),
+            context=multiprocessing.get_context("spawn"),
+        )
 
     def __enter__(self) -> Decoder:
         return self
@@ -65,9 +70,12 @@ class Decoder:
         """The files decoded `size` at a time, in order; the next batch decodes while the caller uses this one."""
         scheduled = deque()
         for start in range(0, len(files), size):
-            scheduled.append([(path, self._pool.schedule(_decode, (str(path), *self._job),
-                                                         timeout=self._limits.timeout_s))
-                              for path in files[start:start + size]])
+            scheduled.append(
+                [
+                    (path, self._pool.schedule(_decode, (str(path), *self._job), timeout=self._limits.timeout_s))
+                    for path in files[start : start + size]
+                ]
+            )
             if len(scheduled) == 2:
                 yield [self._result(path, future) for path, future in scheduled.popleft()]
         while scheduled:
@@ -81,8 +89,10 @@ class Decoder:
         except TimeoutError:
             return Decoded(path, error=f"decoding took over {self._limits.timeout_s:g} s (limit --decode-timeout)")
         except MemoryError:
-            return Decoded(path, error=f"decoding exceeded the {self._limits.memory_mb} MiB decode memory limit "
-                                       "(--decode-memory-mb)")
+            return Decoded(
+                path,
+                error=f"decoding exceeded the {self._limits.memory_mb} MiB decode memory limit (--decode-memory-mb)",
+            )
         except ProcessExpired as died:  # an OSError, so before the file system's
             return Decoded(path, error=f"the decoder process died (exit code {died.exitcode})")
         except OSError as err:

@@ -1,4 +1,5 @@
 """Read a folder of class folders, optionally split into train/val/test, into the raw layout."""
+
 import os
 import re
 import shutil
@@ -130,4 +131,3 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:  # another file system, or links not permitted
         shutil.copy2(src, dst)
-

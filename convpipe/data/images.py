@@ -1,4 +1,5 @@
 """Find, decode and normalise single images with Pillow; no TensorFlow here."""
+
 import hashlib
 import io
 import os

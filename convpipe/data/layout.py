@@ -1,4 +1,5 @@
 """The raw image folder's bookkeeping files, beside the class folders: what a source reported."""
+
 from __future__ import annotations
 
 import csv

@@ -5,6 +5,7 @@ Images whose 64-bit hashes differ in at most `distance` bits are linked; linked 
 distance + 1 blocks of the hash bits (pigeonhole: two hashes within `distance` bits agree on at least
 one block), so the work grows with the number of candidate pairs, not with all pairs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -64,7 +65,7 @@ def close_pairs(hashes: np.ndarray, distance: int) -> dict[tuple[int, int], int]
         for start, end in zip(starts[shared], ends[shared]):
             bucket = order[start:end]
             for k in range(len(bucket) - 1):
-                rest = bucket[k + 1:]
+                rest = bucket[k + 1 :]
                 bits = np.bitwise_count(hashes[bucket[k]] ^ hashes[rest])
                 near = bits <= distance
                 for other, apart in zip(rest[near].tolist(), bits[near].tolist()):
@@ -95,13 +96,22 @@ def group(hashes: list[int | None], distance: int) -> list[Group]:
         links.setdefault(root(i), []).append((i, j, d))
     return sorted((Group(tuple(m), tuple(links[r])) for r, m in members.items()), key=lambda g: g.members)
 
+
 def crossed(groups: list[list[str]], split_of: dict[str, str]) -> int:
     """How many groups (lists of paths) have members in more than one split."""
     return sum(len({split_of[p] for p in paths if p in split_of}) > 1 for paths in groups)
 
 
-def summary(groups: list[Group], paths: list[str], labels: list[str], split_of: dict[str, str], kind: str,
-            distance: int, crossed_before: int, listed: int) -> dict:
+def summary(
+    groups: list[Group],
+    paths: list[str],
+    labels: list[str],
+    split_of: dict[str, str],
+    kind: str,
+    distance: int,
+    crossed_before: int,
+    listed: int,
+) -> dict:
     """What reports/data.json says about near-duplicates: counts, and the largest `listed` groups with
     their paths, labels, split and linked pairs (indices into the group's paths, bits apart)."""
     shown = sorted(groups, key=lambda g: (-len(g.members), g.members))[:listed]
@@ -112,9 +122,13 @@ def summary(groups: list[Group], paths: list[str], labels: list[str], split_of: 
         "images_in_groups": sum(len(g.members) for g in groups),
         "groups_with_two_labels": sum(len({labels[i] for i in g.members}) > 1 for g in groups),
         "crossed_splits_before_grouping": crossed_before,
-        "listed": [{"paths": [paths[i] for i in g.members],
-                    "labels": [labels[i] for i in g.members],
-                    "split": sorted({split_of.get(paths[i], "unused") for i in g.members}),
-                    "pairs": [[g.members.index(i), g.members.index(j), d] for i, j, d in g.pairs]}
-                   for g in shown],
+        "listed": [
+            {
+                "paths": [paths[i] for i in g.members],
+                "labels": [labels[i] for i in g.members],
+                "split": sorted({split_of.get(paths[i], "unused") for i in g.members}),
+                "pairs": [[g.members.index(i), g.members.index(j), d] for i, j, d in g.pairs],
+            }
+            for g in shown
+        ],
     }

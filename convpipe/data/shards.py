@@ -1,4 +1,5 @@
 """Decoded, resized images as sharded TFRecords, and the tf.data pipelines that read them."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,9 @@ def _decode(job: tuple[str, str, int, tuple[int, int]]) -> tuple[np.ndarray | No
         return None, rejected.reason
 
 
-def decode_all(records: list[Record], color_mode: str, max_pixels: int, size: tuple[int, int],
-               workers: int) -> Iterator[tuple[Record, np.ndarray | None, list[str] | str]]:
+def decode_all(
+    records: list[Record], color_mode: str, max_pixels: int, size: tuple[int, int], workers: int
+) -> Iterator[tuple[Record, np.ndarray | None, list[str] | str]]:
     """Decode and resize in worker threads, yielding (record, pixels or None, notes or reason) in order."""
     # Threads, not processes: Pillow releases the GIL while decoding and resizing, and a process pool
     # would have to re-import TensorFlow (spawn) or fork a process that already runs its threads.
@@ -35,7 +37,7 @@ def decode_all(records: list[Record], color_mode: str, max_pixels: int, size: tu
     window = max(workers, 1) * 32
     with ThreadPoolExecutor(workers) as pool:
         for start in range(0, len(records), window):
-            chunk = records[start:start + window]
+            chunk = records[start : start + window]
             jobs = [(r.path, color_mode, max_pixels, tuple(size)) for r in chunk]
             yield from ((record, *result) for record, result in zip(chunk, pool.map(_decode, jobs)))
 
@@ -55,8 +57,17 @@ class SplitSummary:
         return {"mean": mean, "std": max(self.pixel_sq_sum / max(self.pixel_count, 1) - mean**2, 0.0) ** 0.5}
 
 
-def write_split(records: list[Record], class_names: list[str], out_dir: Path, split: str, shard_size: int,
-                color_mode: str, max_pixels: int, size: tuple[int, int], workers: int) -> SplitSummary:
+def write_split(
+    records: list[Record],
+    class_names: list[str],
+    out_dir: Path,
+    split: str,
+    shard_size: int,
+    color_mode: str,
+    max_pixels: int,
+    size: tuple[int, int],
+    workers: int,
+) -> SplitSummary:
     """Write `split` as TFRecord shards; count classes, skipped files and pixel statistics."""
     import tensorflow as tf
 
@@ -147,6 +158,7 @@ def _to_float(images, labels):
 class Epochs:
     """Training batches in which epoch e's order and augmentation depend on (seed, e) alone, so a fit
     resumed at epoch e after a kill sees exactly the batches an uninterrupted one would."""
+
     examples: Any  # tf.data.Dataset of single (pixels, label)
     count: int
     shuffle_buffer: int

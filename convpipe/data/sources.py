@@ -1,4 +1,5 @@
 """Materialise `data.source` as an image folder: raw/<class>/<file>, whatever the source."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -7,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from convpipe.core.urls import redact_source
 from convpipe.data import archives, folder_source, layout
 from convpipe.data.images import Skipped
-from convpipe.core.urls import redact_source
 
 CACHE_DIR = Path(".convpipe")  # downloads and extracted archives, outside DVC's outputs
 
@@ -33,8 +34,9 @@ def materialise(data, raw_dir: Path) -> dict[str, int]:
         root = archives.single_root(extracted) if extracted.exists() else archives.extract(archive, extracted)
         skipped = folder_source.copy_tree(folder_source.find_layout(root), raw_dir)
         counts = _count(raw_dir)
-    layout.write_download_report(raw_dir, {"source": redact_source(data.source), "counts": counts,
-                                           "skipped": [asdict(s) for s in skipped]})
+    layout.write_download_report(
+        raw_dir, {"source": redact_source(data.source), "counts": counts, "skipped": [asdict(s) for s in skipped]}
+    )
     return counts
 
 
@@ -56,4 +58,3 @@ def sklearn_dataset(name: str, raw_dir: Path) -> dict[str, int]:
 
 def _count(raw_dir: Path) -> dict[str, int]:
     return {d.name: sum(1 for p in d.rglob("*") if p.is_file()) for d in sorted(raw_dir.iterdir()) if d.is_dir()}
-

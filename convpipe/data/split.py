@@ -1,4 +1,5 @@
 """Deterministic, stratified, growth-stable train/val/test assignment by content hash."""
+
 from __future__ import annotations
 
 import csv
@@ -57,9 +58,15 @@ def deduplicate(records: list[Record]) -> tuple[list[Record], list[Skipped]]:
     return sorted(kept, key=lambda r: r.path), skipped
 
 
-def assign(records: list[Record], val_fraction: float, test_fraction: float, seed: int,
-           max_per_class: int | None = None, fixed: dict[str, str] | None = None,
-           groups: list[list[Record]] = ()) -> dict[str, list[Record]]:
+def assign(
+    records: list[Record],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    max_per_class: int | None = None,
+    fixed: dict[str, str] | None = None,
+    groups: list[list[Record]] = (),
+) -> dict[str, list[Record]]:
     """Split each class by content hash, so adding images never moves the existing ones.
 
     `fixed` maps paths to the split their source gave them; splits the source has are kept as given,
@@ -88,20 +95,24 @@ def assign(records: list[Record], val_fraction: float, test_fraction: float, see
         members.sort(key=lambda r: (unit_hash(f"sample:{seed}", key[r.path]), r.path))
         members = members[:max_per_class]
         if len(members) < len(SPLITS):
-            raise ValueError(f"class {label!r} has {len(members)} image(s); at least {len(SPLITS)} are "
-                             "needed to give train, val and test one each")
+            raise ValueError(
+                f"class {label!r} has {len(members)} image(s); at least {len(SPLITS)} are "
+                "needed to give train, val and test one each"
+            )
         parts = {name: [] for name in SPLITS}
         for record in members:
-            parts[_split_of(record, unit_hash(seed, key[record.path]), fixed, given, val_fraction,
-                            test_fraction)].append(record)
+            parts[
+                _split_of(record, unit_hash(seed, key[record.path]), fixed, given, val_fraction, test_fraction)
+            ].append(record)
         _fill_empty(parts, grouped)
         for name in SPLITS:
             splits[name] += parts[name]
     return {name: sorted(rs, key=lambda r: r.path) for name, rs in splits.items()}
 
 
-def _split_of(record: Record, u: float, fixed: dict[str, str], given: set[str], val_fraction: float,
-              test_fraction: float) -> str:
+def _split_of(
+    record: Record, u: float, fixed: dict[str, str], given: set[str], val_fraction: float, test_fraction: float
+) -> str:
     source_split = fixed.get(record.path, "train")
     if source_split != "train":
         return source_split
@@ -136,4 +147,3 @@ def read_manifest(path: Path) -> list[Record]:
     """Records of a manifest written by write_manifest."""
     with open(path, newline="", encoding="utf-8") as handle:
         return [Record(row["path"], row["label"], row["sha256"]) for row in csv.DictReader(handle)]
-

@@ -1,4 +1,5 @@
 """Export a TensorFlow Datasets image-classification dataset into the raw layout as PNG files."""
+
 from collections import Counter
 from pathlib import Path
 

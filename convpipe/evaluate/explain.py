@@ -2,6 +2,7 @@
 
 Works on any functional tf.keras classifier, including one whose convolutions sit in a nested base model.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,8 +50,9 @@ def _probe(model: tf.keras.Model, path: list, head: bool = True) -> tf.keras.Mod
         # Call each layer as the model did (Concatenate([x, x, x]), TF-op layers with constant operands
         # like x / 127.5), with the chain's current tensor in place of the original one.
         node = layer.inbound_nodes[-1]
-        args, kwargs = tf.nest.map_structure(lambda a, x=x: x if isinstance(a, symbolic) else a,
-                                             (node.call_args, node.call_kwargs))
+        args, kwargs = tf.nest.map_structure(
+            lambda a, x=x: x if isinstance(a, symbolic) else a, (node.call_args, node.call_kwargs)
+        )
         x = layer(*args, **kwargs)
     return tf.keras.Model(inputs, [features, x])
 

@@ -1,4 +1,5 @@
 """What the evaluate stage draws and writes for DVC's plots: the figures of the report and their data."""
+
 from __future__ import annotations
 
 import csv
@@ -58,22 +59,32 @@ def write_plot_data(out: Path, found: Findings) -> None:
     write_rows(found.history, out / "learning_curve.csv")
     write_rows(metrics.precision_recall_rows(found.curves), out / "precision_recall.csv")
     write_rows(found.bins, out / "reliability.csv")
-    write_rows([{"x": float(x), "y": float(y), "class": names[label]}
-                for (x, y), label in zip(found.tsne, test.labels[: len(found.tsne)])], out / "tsne.csv")
+    write_rows(
+        [
+            {"x": float(x), "y": float(y), "class": names[label]}
+            for (x, y), label in zip(found.tsne, test.labels[: len(found.tsne)])
+        ],
+        out / "tsne.csv",
+    )
 
 
 def draw_figures(out: Path, model, found: Findings, settings) -> None:
     """Every PNG of the report; `settings` is params' evaluate section."""
     test, names = found.test, found.names
     plots.learning_curves(found.history, out / "learning_curves.png")
-    plots.confusion_matrices(metrics.confusion_counts(test.labels, test.predicted, len(names)), names,
-                             out / "confusion_matrix.png")
+    plots.confusion_matrices(
+        metrics.confusion_counts(test.labels, test.predicted, len(names)), names, out / "confusion_matrix.png"
+    )
     plots.precision_recall(found.curves, out / "precision_recall.png")
     plots.reliability(found.bins, settings.calibration_bins, found.ece, out / "reliability.png")
     worst = metrics.worst_misclassified(test.labels, test.probabilities, settings.worst_images)
-    plots.image_grid(test.images[worst], [test.caption(i, names) for i in worst],
-                     f"Most confident mistakes: {len(worst)} of {int((test.predicted != test.labels).sum())} "
-                     "misclassified test images", out / "misclassified.png")
+    plots.image_grid(
+        test.images[worst],
+        [test.caption(i, names) for i in worst],
+        f"Most confident mistakes: {len(worst)} of {int((test.predicted != test.labels).sum())} "
+        "misclassified test images",
+        out / "misclassified.png",
+    )
     # The first test image of each class, so every class gets explained once.
     sample = np.sort(np.unique(test.labels, return_index=True)[1])[: settings.gradcam_images]
     heatmaps = explain.gradcam(model, test.images[sample], test.predicted[sample])
@@ -82,8 +93,9 @@ def draw_figures(out: Path, model, found: Findings, settings) -> None:
     plots.tsne(found.tsne, test.labels[: len(found.tsne)], names, out / "tsne.png")
 
 
-def draw_neighbours(index: retrieval.SearchIndex, found: Findings, similarities: np.ndarray, ids: np.ndarray,
-                    count: int, path: Path) -> None:
+def draw_neighbours(
+    index: retrieval.SearchIndex, found: Findings, similarities: np.ndarray, ids: np.ndarray, count: int, path: Path
+) -> None:
     """The first test image of each class (up to `count`) and its five nearest training images."""
     size, mode = tuple(index.info["image_size"]), index.info["color_mode"]
     test = found.test
@@ -92,9 +104,14 @@ def draw_neighbours(index: retrieval.SearchIndex, found: Findings, similarities:
     for q in shown:
         top = [i for i in ids[q][:5] if i >= 0]
         # No pixel limit: the index stage has decoded these very files under data.max_pixels already.
-        rows.append([test.images[q]] + [resize(load_image(Path(index.paths[i]), mode, 10**12)[0], size)
-                                        .astype(np.float32) for i in top])
-        captions.append([f"query: {found.names[test.labels[q]]}"] +
-                        [f"{index.labels[i]} ({sim:.3f})" for i, sim in zip(top, similarities[q])])
-    plots.image_rows(rows, captions, "Test queries (left) and their nearest training images: label (cosine "
-                     "similarity)", path)
+        rows.append(
+            [test.images[q]]
+            + [resize(load_image(Path(index.paths[i]), mode, 10**12)[0], size).astype(np.float32) for i in top]
+        )
+        captions.append(
+            [f"query: {found.names[test.labels[q]]}"]
+            + [f"{index.labels[i]} ({sim:.3f})" for i, sim in zip(top, similarities[q])]
+        )
+    plots.image_rows(
+        rows, captions, "Test queries (left) and their nearest training images: label (cosine similarity)", path
+    )

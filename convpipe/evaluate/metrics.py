@@ -1,18 +1,29 @@
 """Classification metrics (scikit-learn is the reference) and the data behind the DVC plots."""
+
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, average_precision_score, classification_report, confusion_matrix,
-                             f1_score, log_loss, precision_recall_curve, top_k_accuracy_score)
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_curve,
+    top_k_accuracy_score,
+)
 
 
-def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str],
-                           top_k: int = 3, bins: int = 10) -> dict:
+def classification_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str], top_k: int = 3, bins: int = 10
+) -> dict:
     """Accuracy, loss, macro/weighted F1, top-k accuracy, ECE and per-class precision/recall/F1/support."""
     classes = list(range(len(class_names)))
     predicted = probabilities.argmax(axis=1)
-    report = classification_report(labels, predicted, labels=classes, target_names=class_names,
-                                   output_dict=True, zero_division=0)
+    report = classification_report(
+        labels, predicted, labels=classes, target_names=class_names, output_dict=True, zero_division=0
+    )
     metrics = {
         "accuracy": float(accuracy_score(labels, predicted)),
         "loss": float(log_loss(labels, probabilities, labels=classes)),
@@ -21,12 +32,17 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, class_
     }
     # With k or fewer classes every label is in the top k, so the number would say nothing.
     if len(classes) > top_k:
-        metrics[f"top_{top_k}_accuracy"] = float(top_k_accuracy_score(labels, probabilities, k=top_k,
-                                                                      labels=classes))
+        metrics[f"top_{top_k}_accuracy"] = float(top_k_accuracy_score(labels, probabilities, k=top_k, labels=classes))
     metrics["ece"] = expected_calibration_error(calibration_bins(labels, probabilities, bins))
-    metrics["per_class"] = {name: {"precision": report[name]["precision"], "recall": report[name]["recall"],
-                                   "f1": report[name]["f1-score"], "support": int(report[name]["support"])}
-                            for name in class_names}
+    metrics["per_class"] = {
+        name: {
+            "precision": report[name]["precision"],
+            "recall": report[name]["recall"],
+            "f1": report[name]["f1-score"],
+            "support": int(report[name]["support"]),
+        }
+        for name in class_names
+    }
     return metrics
 
 
@@ -40,8 +56,14 @@ def calibration_bins(labels: np.ndarray, probabilities: np.ndarray, bins: int) -
     for b in range(bins):
         members = index == b
         if members.any():
-            rows.append({"bin_center": (b + 0.5) / bins, "confidence": float(confidence[members].mean()),
-                         "accuracy": float(correct[members].mean()), "count": int(members.sum())})
+            rows.append(
+                {
+                    "bin_center": (b + 0.5) / bins,
+                    "confidence": float(confidence[members].mean()),
+                    "accuracy": float(correct[members].mean()),
+                    "count": int(members.sum()),
+                }
+            )
     return rows
 
 
@@ -51,8 +73,7 @@ def expected_calibration_error(bins: list[dict]) -> float:
     return float(sum(row["count"] * abs(row["accuracy"] - row["confidence"]) for row in bins) / total)
 
 
-def precision_recall_curves(labels: np.ndarray, probabilities: np.ndarray,
-                            class_names: list[str]) -> dict[str, dict]:
+def precision_recall_curves(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict[str, dict]:
     """One-vs-rest precision-recall curve and average precision per class."""
     curves = {}
     for index, name in enumerate(class_names):
@@ -65,8 +86,11 @@ def precision_recall_curves(labels: np.ndarray, probabilities: np.ndarray,
 
 def precision_recall_rows(curves: dict[str, dict]) -> list[dict]:
     """The curves in long form (class, recall, precision), the shape the per-class DVC template draws."""
-    return [{"class": name, "recall": float(r), "precision": float(p)}
-            for name, curve in curves.items() for r, p in zip(curve["recall"], curve["precision"])]
+    return [
+        {"class": name, "recall": float(r), "precision": float(p)}
+        for name, curve in curves.items()
+        for r, p in zip(curve["recall"], curve["precision"])
+    ]
 
 
 def confusion_rows(labels: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> list[dict]:

@@ -1,4 +1,5 @@
 """The evaluation's pictures as PNG files, drawn with matplotlib (no display needed)."""
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,15 @@ def learning_curves(rows: list[dict], path: Path) -> Path:
         for i in range(1, len(rows)):
             if phases[i] != phases[i - 1]:
                 ax.axvline(epochs[i] - 0.5, color="grey", ls="--")
-                ax.text(epochs[i] - 0.4, 0.98, f"{phases[i]} →", transform=ax.get_xaxis_transform(),
-                        va="top", fontsize=8, color="grey")
+                ax.text(
+                    epochs[i] - 0.4,
+                    0.98,
+                    f"{phases[i]} →",
+                    transform=ax.get_xaxis_transform(),
+                    va="top",
+                    fontsize=8,
+                    color="grey",
+                )
         ax.set(xlabel="epoch (train, then finetune)", ylabel=metric, title=metric.capitalize())
         ax.grid(alpha=0.3)
         ax.legend()
@@ -45,13 +53,23 @@ def confusion_matrices(counts: np.ndarray, class_names: list[str], path: Path) -
     normalised = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     size = max(4.5, 0.45 * len(class_names) + 2)
     fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
-    for ax, values, title, fmt in ((axes[0], counts, "Counts", "d"), (axes[1], normalised, "Normalised by true class", ".2f")):
+    for ax, values, title, fmt in (
+        (axes[0], counts, "Counts", "d"),
+        (axes[1], normalised, "Normalised by true class", ".2f"),
+    ):
         image = ax.imshow(values, cmap="Blues")
         fig.colorbar(image, ax=ax, fraction=0.046)
         if len(class_names) <= 20:  # numbers in cells stay legible up to about twenty classes
             for (i, j), value in np.ndenumerate(values):
-                ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=7,
-                        color="white" if value > values.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    format(value, fmt),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if value > values.max() / 2 else "black",
+                )
         ticks = range(len(class_names))
         ax.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="true", title=title)
         ax.set_xticklabels(class_names, rotation=90 if len(class_names) > 10 else 0)
@@ -64,10 +82,20 @@ def precision_recall(curves: dict[str, dict], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.5, 5))
     colors = plt.get_cmap("tab20" if len(curves) > 10 else "tab10")
     for i, (name, curve) in enumerate(curves.items()):
-        ax.step(curve["recall"], curve["precision"], where="post", color=colors(i % colors.N),
-                label=f"{name} (AP {curve['average_precision']:.3f})")
-    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.01), ylim=(0, 1.02),
-           title="Precision-recall per class (one vs rest, test)")
+        ax.step(
+            curve["recall"],
+            curve["precision"],
+            where="post",
+            color=colors(i % colors.N),
+            label=f"{name} (AP {curve['average_precision']:.3f})",
+        )
+    ax.set(
+        xlabel="recall",
+        ylabel="precision",
+        xlim=(0, 1.01),
+        ylim=(0, 1.02),
+        title="Precision-recall per class (one vs rest, test)",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2 if len(curves) > 10 else 1, loc="lower left")
     return _save(fig, path)
@@ -78,10 +106,14 @@ def reliability(bins: list[dict], n_bins: int, ece: float, path: Path) -> Path:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 6), sharex=True, height_ratios=(3, 1))
     width = 1 / n_bins
     lower = [row["bin_center"] - width / 2 for row in bins]
-    top.bar(lower, [row["accuracy"] for row in bins], width=width, align="edge", edgecolor="black",
-            label="accuracy")
-    top.plot([row["confidence"] for row in bins], [row["accuracy"] for row in bins], "ro", ms=4,
-             label="mean confidence in bin")
+    top.bar(lower, [row["accuracy"] for row in bins], width=width, align="edge", edgecolor="black", label="accuracy")
+    top.plot(
+        [row["confidence"] for row in bins],
+        [row["accuracy"] for row in bins],
+        "ro",
+        ms=4,
+        label="mean confidence in bin",
+    )
     top.plot([0, 1], [0, 1], "k--", label="perfect calibration")
     top.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title=f"Reliability diagram (test), ECE {ece:.4f}")
     top.legend(loc="upper left", fontsize=8)
@@ -143,16 +175,18 @@ def filters(kernel: np.ndarray, path: Path) -> Path:
     mosaic = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1, scaled.shape[2]), np.nan)
     for i in range(count):
         top, left = (i // columns) * (height + 1), (i % columns) * (width + 1)
-        mosaic[top:top + height, left:left + width] = scaled[..., i]
+        mosaic[top : top + height, left : left + width] = scaled[..., i]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * columns + 1), max(2.0, 0.6 * rows * height / width + 0.8)))
     if scaled.shape[2] == 3:
         ax.imshow(np.nan_to_num(mosaic, nan=1.0))
     else:
-        ax.imshow(np.ma.masked_invalid(mosaic[..., 0]), cmap=plt.get_cmap("RdBu_r").with_extremes(bad="white"),
-                  vmin=0, vmax=1)
+        ax.imshow(
+            np.ma.masked_invalid(mosaic[..., 0]), cmap=plt.get_cmap("RdBu_r").with_extremes(bad="white"), vmin=0, vmax=1
+        )
     ax.axis("off")
-    ax.set_title(f"First convolution: {count} filters of {height}×{width}"
-                 + ("" if channels == 3 else " (red +, blue −)"))
+    ax.set_title(
+        f"First convolution: {count} filters of {height}×{width}" + ("" if channels == 3 else " (red +, blue −)")
+    )
     return _save(fig, path)
 
 
@@ -172,8 +206,9 @@ def image_rows(rows: list[list[np.ndarray]], captions: list[list[str]], title: s
     """One row of images (pixels 0-255, any sizes) per entry, each image with a caption: near-duplicate
     groups, or a query followed by its nearest neighbours."""
     columns = max([len(row) for row in rows] + [1])
-    fig, axes = plt.subplots(max(len(rows), 1), columns, figsize=(columns * 1.7, max(len(rows), 1) * 2.0),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        max(len(rows), 1), columns, figsize=(columns * 1.7, max(len(rows), 1) * 2.0), squeeze=False
+    )
     for ax in axes.flat:
         ax.axis("off")
     for r, (images, texts) in enumerate(zip(rows, captions)):

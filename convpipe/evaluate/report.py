@@ -1,20 +1,21 @@
 """reports/report.md: one Markdown page over the pipeline's JSON reports and figures, readable on GitHub."""
+
 from __future__ import annotations
 
 # Figure file (in reports/figures/) → what it shows, in the order the report shows them.
 FIGURES = {
     "learning_curves.png": "Learning curves: loss and accuracy per epoch, train vs val; the dashed line is where "
-                           "finetuning starts.",
+    "finetuning starts.",
     "confusion_matrix.png": "Confusion matrix on test, as counts and normalised by true class.",
     "precision_recall.png": "Precision-recall curve of each class against the rest, with its average precision.",
     "reliability.png": "Reliability diagram: accuracy against top-1 confidence per confidence bin; bars below "
-                       "the diagonal are over-confident.",
+    "the diagonal are over-confident.",
     "misclassified.png": "The most confidently misclassified test images: true class → predicted (confidence).",
     "gradcam.png": "Grad-CAM: the regions of the last feature map that raise the predicted class's score.",
     "filters.png": "The first convolution's filters.",
     "tsne.png": "t-SNE map of the penultimate layer's embeddings of the test images, coloured by true class.",
     "retrieval.png": "Image search: test images (left) and their five nearest training images in the embedding "
-                     "index, with label and cosine similarity.",
+    "index, with label and cosine similarity.",
 }
 SKIPPED_SHOWN = 20  # skipped files listed by name; the rest are counted
 
@@ -31,12 +32,23 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def headline(metrics: dict) -> list[str]:
     """Accuracy, top-k accuracy, F1, loss and ECE per split."""
     topk = next((key for key in metrics["test"] if key.startswith("top_")), None)
-    header = ["split", "accuracy"] + ([topk.replace("_", "-", 1).replace("_", " ")] if topk else []) + \
-             ["macro F1", "weighted F1", "loss", "ECE", "images"]
-    rows = [[split, _number(m["accuracy"])] + ([_number(m.get(topk))] if topk else []) +
-            [_number(m["macro_f1"]), _number(m["weighted_f1"]), _number(m["loss"]), _number(m["ece"]),
-             sum(c["support"] for c in m["per_class"].values())]
-            for split, m in metrics.items()]
+    header = (
+        ["split", "accuracy"]
+        + ([topk.replace("_", "-", 1).replace("_", " ")] if topk else [])
+        + ["macro F1", "weighted F1", "loss", "ECE", "images"]
+    )
+    rows = [
+        [split, _number(m["accuracy"])]
+        + ([_number(m.get(topk))] if topk else [])
+        + [
+            _number(m["macro_f1"]),
+            _number(m["weighted_f1"]),
+            _number(m["loss"]),
+            _number(m["ece"]),
+            sum(c["support"] for c in m["per_class"].values()),
+        ]
+        for split, m in metrics.items()
+    ]
     return _table(header, rows)
 
 
@@ -45,18 +57,34 @@ def retrieval(scores: dict | None) -> list[str]:
     if not scores:
         return []
     k = scores["k"]
-    return ["", f"Test images as queries of the {scores['index']} index of {scores['indexed_images']} training "
-            "images (penultimate-layer embeddings, cosine similarity; relevant = same label):", "",
-            *_table([f"precision@{k}", f"mAP@{k}", f"{k}-NN accuracy", "softmax accuracy"],
-                    [[_number(scores["precision_at_k"]), _number(scores["map_at_k"]),
-                      _number(scores["knn_accuracy"]), _number(scores["softmax_accuracy"])]])]
+    return [
+        "",
+        f"Test images as queries of the {scores['index']} index of {scores['indexed_images']} training "
+        "images (penultimate-layer embeddings, cosine similarity; relevant = same label):",
+        "",
+        *_table(
+            [f"precision@{k}", f"mAP@{k}", f"{k}-NN accuracy", "softmax accuracy"],
+            [
+                [
+                    _number(scores["precision_at_k"]),
+                    _number(scores["map_at_k"]),
+                    _number(scores["knn_accuracy"]),
+                    _number(scores["softmax_accuracy"]),
+                ]
+            ],
+        ),
+    ]
 
 
 def per_class(metrics: dict) -> list[str]:
     """Precision, recall, F1 and support of each class on test."""
-    return _table(["class", "precision", "recall", "F1", "support"],
-                  [[name, _number(c["precision"], 3), _number(c["recall"], 3), _number(c["f1"], 3), c["support"]]
-                   for name, c in metrics["test"]["per_class"].items()])
+    return _table(
+        ["class", "precision", "recall", "F1", "support"],
+        [
+            [name, _number(c["precision"], 3), _number(c["recall"], 3), _number(c["f1"], 3), c["support"]]
+            for name, c in metrics["test"]["per_class"].items()
+        ],
+    )
 
 
 def data_summary(data: dict) -> list[str]:
@@ -64,8 +92,11 @@ def data_summary(data: dict) -> list[str]:
     counts = data["class_counts"]
     splits = list(counts)
     names = [name for name in counts[splits[0]] if name != "total"]
-    lines = _table(["class", *splits], [[name, *(counts[s].get(name, 0) for s in splits)] for name in names]
-                   + [["**total**", *(f"**{counts[s]['total']}**" for s in splits)]])
+    lines = _table(
+        ["class", *splits],
+        [[name, *(counts[s].get(name, 0) for s in splits)] for name in names]
+        + [["**total**", *(f"**{counts[s]['total']}**" for s in splits)]],
+    )
     skipped = data.get("skipped", [])
     lines += ["", f"Skipped files: **{len(skipped)}**" + (":" if skipped else " (every listed image was used).")]
     lines += [f"- `{s['path']}`: {s['reason']}" for s in skipped[:SKIPPED_SHOWN]]
@@ -73,8 +104,9 @@ def data_summary(data: dict) -> list[str]:
         lines.append(f"- … and {len(skipped) - SKIPPED_SHOWN} more (see `data.json`)")
     lines += near_duplicates(data.get("near_duplicates"))
     if data.get("notes"):
-        lines.append(f"\nImages used after a fix-up (e.g. EXIF rotation, palette): {len(data['notes'])} "
-                     "(see `data.json`).")
+        lines.append(
+            f"\nImages used after a fix-up (e.g. EXIF rotation, palette): {len(data['notes'])} (see `data.json`)."
+        )
     return lines
 
 
@@ -84,11 +116,14 @@ def near_duplicates(near: dict | None) -> list[str]:
         return []
     if near["distance"] == 0:
         return ["", "Near-duplicate grouping is off (`data.near_duplicate_distance: 0`)."]
-    lines = ["", f"Near-duplicates ({near['hash']}, at most {near['distance']} bit(s) apart): **{near['groups']}** "
-             f"group(s) of {near['images_in_groups']} images, each kept in one split; "
-             f"{near['crossed_splits_before_grouping']} would have straddled splits without grouping"
-             + (f", {near['groups_with_two_labels']} hold images of two labels" if near["groups_with_two_labels"]
-                else "") + " (see `data.json`)."]
+    lines = [
+        "",
+        f"Near-duplicates ({near['hash']}, at most {near['distance']} bit(s) apart): **{near['groups']}** "
+        f"group(s) of {near['images_in_groups']} images, each kept in one split; "
+        f"{near['crossed_splits_before_grouping']} would have straddled splits without grouping"
+        + (f", {near['groups_with_two_labels']} hold images of two labels" if near["groups_with_two_labels"] else "")
+        + " (see `data.json`).",
+    ]
     if near["groups"]:
         lines += ["", "![near-duplicate groups](near_duplicates.png)"]
     return lines
@@ -100,41 +135,81 @@ def phases(curve: list[dict]) -> list[str]:
     for phase in dict.fromkeys(row["phase"] for row in curve):
         epochs = [row for row in curve if row["phase"] == phase]
         best = min(epochs, key=lambda row: float(row["val_loss"]))
-        rows.append([phase, len(epochs), epochs.index(best) + 1, _number(float(best["val_loss"])),
-                     _number(float(best["val_accuracy"])), _number(float(epochs[-1]["accuracy"]))])
+        rows.append(
+            [
+                phase,
+                len(epochs),
+                epochs.index(best) + 1,
+                _number(float(best["val_loss"])),
+                _number(float(best["val_accuracy"])),
+                _number(float(epochs[-1]["accuracy"])),
+            ]
+        )
     if not rows:
         return ["No training history found."]
-    return _table(["phase", "epochs run", "best epoch (val loss)", "best val loss", "val accuracy there",
-                   "last train accuracy"], rows)
+    return _table(
+        ["phase", "epochs run", "best epoch (val loss)", "best val loss", "val accuracy there", "last train accuracy"],
+        rows,
+    )
 
 
 def exports(table: dict) -> list[str]:
-    """Each exported artifact: runtime, test accuracy, agreement with Keras, sizes and latency; or why it was skipped."""
-    header = ["artifact", "runtime", "accuracy", "agreement with Keras", "max abs Δp", "size (KiB)", "gzip (KiB)",
-              "latency ms (p95)"]
+    """Each exported artifact: runtime, accuracy, agreement with Keras, sizes and latency; or why it was skipped."""
+    header = [
+        "artifact",
+        "runtime",
+        "accuracy",
+        "agreement with Keras",
+        "max abs Δp",
+        "size (KiB)",
+        "gzip (KiB)",
+        "latency ms (p95)",
+    ]
     rows = []
     for kind, row in table.items():
         if "skipped" in row:
             rows.append([kind, f"skipped: {row['skipped']}"] + [""] * (len(header) - 2))
             continue
-        rows.append([kind, row.get("runtime", "—"), _number(row.get("accuracy")), _number(row.get("agreement")),
-                     f"{row['max_abs_diff']:.2g}" if "max_abs_diff" in row else "—",
-                     *(f"{row[key] / 1024:.1f}" if key in row else "—" for key in ("size_bytes", "gzip_bytes")),
-                     f"{row['latency_ms']:.3f} ({row['latency_p95_ms']:.3f})" if "latency_p95_ms" in row else "—"])
+        rows.append(
+            [
+                kind,
+                row.get("runtime", "—"),
+                _number(row.get("accuracy")),
+                _number(row.get("agreement")),
+                f"{row['max_abs_diff']:.2g}" if "max_abs_diff" in row else "—",
+                *(f"{row[key] / 1024:.1f}" if key in row else "—" for key in ("size_bytes", "gzip_bytes")),
+                f"{row['latency_ms']:.3f} ({row['latency_p95_ms']:.3f})" if "latency_p95_ms" in row else "—",
+            ]
+        )
     return _table(header, rows)
 
 
 def render(metrics: dict, data: dict, export: dict | None, curve: list[dict], figures: list[str]) -> str:
     """The whole page; `figures` are the PNG file names present in reports/figures/."""
     test = metrics["test"]
-    lines = ["# convpipe report", "",
-             f"**Test accuracy {test['accuracy']:.2%}**, macro F1 {test['macro_f1']:.4f}, "
-             f"expected calibration error {test['ece']:.4f}. Numbers: [metrics.json](metrics.json), "
-             "[data.json](data.json), [export.json](export.json); plot data in [plots/](plots/).", "",
-             "## Headline metrics", "", *headline(metrics), *retrieval(test.get("retrieval")), "",
-             "## Data", "", *data_summary(data), "",
-             "## Training", "", "Train (new model), then finetune (top layers unfrozen, lower learning rate):",
-             "", *phases(curve), ""]
+    lines = [
+        "# convpipe report",
+        "",
+        f"**Test accuracy {test['accuracy']:.2%}**, macro F1 {test['macro_f1']:.4f}, "
+        f"expected calibration error {test['ece']:.4f}. Numbers: [metrics.json](metrics.json), "
+        "[data.json](data.json), [export.json](export.json); plot data in [plots/](plots/).",
+        "",
+        "## Headline metrics",
+        "",
+        *headline(metrics),
+        *retrieval(test.get("retrieval")),
+        "",
+        "## Data",
+        "",
+        *data_summary(data),
+        "",
+        "## Training",
+        "",
+        "Train (new model), then finetune (top layers unfrozen, lower learning rate):",
+        "",
+        *phases(curve),
+        "",
+    ]
     ordered = [name for name in FIGURES if name in figures] + sorted(set(figures) - set(FIGURES))
     if "learning_curves.png" in ordered:
         lines += ["![learning curves](figures/learning_curves.png)", "", FIGURES["learning_curves.png"], ""]

@@ -3,6 +3,7 @@
 Cosine similarity is the inner product of unit vectors, so every index is an inner-product one: exact
 (IndexFlatIP) up to `exact_max` vectors, approximate (HNSW graph) above.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,8 +37,9 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return flat / np.where(norms > 0, norms, 1)
 
 
-def build(vectors: np.ndarray, exact_max: int, hnsw_neighbors: int = 32, ef_search: int = 128,
-          ef_construction: int = 200) -> faiss.Index:
+def build(
+    vectors: np.ndarray, exact_max: int, hnsw_neighbors: int = 32, ef_search: int = 128, ef_construction: int = 200
+) -> faiss.Index:
     """An inner-product index over unit vectors: exact when there are at most exact_max, else HNSW."""
     vectors = normalise(vectors)
     dim = vectors.shape[1]
@@ -102,8 +104,9 @@ def knn_vote(neighbour_labels: np.ndarray, similarities: np.ndarray) -> np.ndarr
     return np.array(predicted)
 
 
-def retrieval_metrics(query_labels: np.ndarray, neighbour_labels: np.ndarray, similarities: np.ndarray,
-                      relevant_counts: np.ndarray) -> dict[str, float]:
+def retrieval_metrics(
+    query_labels: np.ndarray, neighbour_labels: np.ndarray, similarities: np.ndarray, relevant_counts: np.ndarray
+) -> dict[str, float]:
     """precision@k, mAP@k and k-NN accuracy for queries whose k neighbours (best first) have the given labels.
 
     A neighbour is relevant when it has the query's label. AP@k = Σ_i precision@i · rel_i / min(k, R), where R
@@ -114,9 +117,13 @@ def retrieval_metrics(query_labels: np.ndarray, neighbour_labels: np.ndarray, si
     precision_at = np.cumsum(relevant, axis=1) / np.arange(1, k + 1)
     denominators = np.maximum(np.minimum(k, relevant_counts), 1)
     average_precision = (precision_at * relevant).sum(axis=1) / denominators
-    return {"k": k, "precision_at_k": float(relevant.mean()), "map_at_k": float(average_precision.mean()),
-            "knn_accuracy": float((knn_vote(neighbour_labels, similarities) == query_labels).mean()),
-            "queries": len(query_labels)}
+    return {
+        "k": k,
+        "precision_at_k": float(relevant.mean()),
+        "map_at_k": float(average_precision.mean()),
+        "knn_accuracy": float((knn_vote(neighbour_labels, similarities) == query_labels).mean()),
+        "queries": len(query_labels),
+    }
 
 
 def query_metrics(index: SearchIndex, query_labels: list[str], similarities: np.ndarray, ids: np.ndarray) -> dict:
@@ -124,5 +131,8 @@ def query_metrics(index: SearchIndex, query_labels: list[str], similarities: np.
     indexed = np.array(index.labels, dtype=object)
     relevant = np.array([(indexed == label).sum() for label in query_labels])
     neighbours = np.where(ids >= 0, indexed[ids], None)  # HNSW may return fewer than k: -1, never relevant
-    return {**retrieval_metrics(np.array(query_labels, dtype=object), neighbours, similarities, relevant),
-            "index": index.info["kind"], "indexed_images": index.index.ntotal}
+    return {
+        **retrieval_metrics(np.array(query_labels, dtype=object), neighbours, similarities, relevant),
+        "index": index.info["kind"],
+        "indexed_images": index.index.ntotal,
+    }

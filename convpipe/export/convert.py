@@ -1,4 +1,5 @@
 """Deployable artifacts from a Keras model, one converter per `formats.Format.converter`."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The export folder describes itself (labels.txt, preprocessing.json), so its artifacts work without the pipeline."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,10 @@ def preprocessing_for(artifact: Path, input_shape: tuple[int | None, int | None,
             spec = json.load(handle)
         prep = Preprocessing(tuple(spec["image_size"]), spec["color_mode"], tuple(spec["class_names"]))
     elif None in input_shape:
-        raise ValueError(f"{artifact}: accepts images of any size and has no {PREPROCESSING_FILE} beside it, "
-                         "so the training image size is unknown")
+        raise ValueError(
+            f"{artifact}: accepts images of any size and has no {PREPROCESSING_FILE} beside it, "
+            "so the training image size is unknown"
+        )
     else:
         labels = _beside(artifact, LABELS_FILE)
         names = tuple(labels.read_text(encoding="utf-8").splitlines()) if labels else None

@@ -13,6 +13,7 @@ What a row promises (the contract every format honours):
 - `file` is the artifact's name under models/export/ (a folder for a SavedModel);
 - its accuracy and agreement with the Keras model are measured on the test split into export.json.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,9 @@ FORMATS: dict[str, Format] = {
         Format("tflite_dynamic", "model_dynamic.tflite", "tflite", "litert", quantization="dynamic"),
         Format("tflite_int8", "model_int8.tflite", "tflite", "litert", quantization="int8"),
         Format("tflite_qat_int8", "model_qat_int8.tflite", "tflite", "litert", quantization="int8", tuning="qat"),
-        Format("tflite_pruned_int8", "model_pruned_int8.tflite", "tflite", "litert", quantization="int8",
-               tuning="prune"),
+        Format(
+            "tflite_pruned_int8", "model_pruned_int8.tflite", "tflite", "litert", quantization="int8", tuning="prune"
+        ),
         Format("onnx", "model.onnx", "onnx", "onnx"),
     )
 }

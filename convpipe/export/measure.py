@@ -1,4 +1,5 @@
 """What reports/export.json holds for each artifact: accuracy and agreement on test, size, latency."""
+
 from __future__ import annotations
 
 import gzip
@@ -36,6 +37,10 @@ def quality(probabilities: np.ndarray, labels: np.ndarray, reference: np.ndarray
 def measure(path: Path, images: np.ndarray, labels: np.ndarray, reference: np.ndarray, runs: int) -> dict:
     """One row of reports/export.json: quality on test, size, gzip size, latency and runtime."""
     artifact = runtimes.load(path)
-    return {**quality(runtimes.predict_all(artifact.predict, images), labels, reference),
-            "size_bytes": size_bytes(path), "gzip_bytes": gzip_bytes(path),
-            **runtimes.latency_ms(artifact.predict, images[:1], runs), "runtime": artifact.runtime}
+    return {
+        **quality(runtimes.predict_all(artifact.predict, images), labels, reference),
+        "size_bytes": size_bytes(path),
+        "gzip_bytes": gzip_bytes(path),
+        **runtimes.latency_ms(artifact.predict, images[:1], runs),
+        "runtime": artifact.runtime,
+    }

@@ -1,4 +1,5 @@
 """Load any exported artifact as a predict function, one loader per `formats.Format.runtime`, and time it."""
+
 from __future__ import annotations
 
 import time
@@ -50,8 +51,9 @@ def _onnx(path: Path) -> Artifact:
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     source = session.get_inputs()[0]
-    return Artifact(lambda x: session.run(None, {source.name: x.astype(np.float32)})[0], "ONNX Runtime",
-                    _shape(source.shape))
+    return Artifact(
+        lambda x: session.run(None, {source.name: x.astype(np.float32)})[0], "ONNX Runtime", _shape(source.shape)
+    )
 
 
 def _litert(path: Path) -> Artifact:
@@ -73,8 +75,12 @@ def _litert(path: Path) -> Artifact:
 
 
 # formats.Format.runtime → loader; "keras" is the finetuned model itself, the reference every format is measured by
-LOADERS: dict[str, Callable[[Path], Artifact]] = {"keras": _keras, "savedmodel": _savedmodel, "litert": _litert,
-                                                   "onnx": _onnx}
+LOADERS: dict[str, Callable[[Path], Artifact]] = {
+    "keras": _keras,
+    "savedmodel": _savedmodel,
+    "litert": _litert,
+    "onnx": _onnx,
+}
 # An artifact's runtime by its file name's ending; a SavedModel is a folder holding saved_model.pb.
 SUFFIXES = {".keras": "keras"} | {Path(f.file).suffix: f.runtime for f in FORMATS.values() if Path(f.file).suffix}
 

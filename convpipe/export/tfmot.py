@@ -1,4 +1,5 @@
 """Quantization-aware training and magnitude pruning of a Keras model with TFMOT, before conversion."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,20 +31,25 @@ def _wrap_layers(model: tf.keras.Model, wrap, supports, technique: str) -> tf.ke
     """
     for layer in model.layers:
         if isinstance(layer, tf.keras.Model):
-            raise UnsupportedModel(f"{technique}: layer {layer.name!r} is a nested model, which TFMOT cannot wrap "
-                                   "(build the network from its layers instead of as a model inside a model)")
+            raise UnsupportedModel(
+                f"{technique}: layer {layer.name!r} is a nested model, which TFMOT cannot wrap "
+                "(build the network from its layers instead of as a model inside a model)"
+            )
         if layer.weights and not supports(layer):
-            raise UnsupportedModel(f"{technique}: TFMOT cannot wrap layer {layer.name!r} "
-                                   f"({type(layer).__name__}), which has weights")
-    return tf.keras.models.clone_model(copy_model(model),
-                                       clone_function=lambda layer: wrap(layer) if supports(layer) else layer)
+            raise UnsupportedModel(
+                f"{technique}: TFMOT cannot wrap layer {layer.name!r} ({type(layer).__name__}), which has weights"
+            )
+    return tf.keras.models.clone_model(
+        copy_model(model), clone_function=lambda layer: wrap(layer) if supports(layer) else layer
+    )
 
 
 def quantization_aware(model: tf.keras.Model) -> tf.keras.Model:
     """A copy of `model` with fake-quantization (8-bit) on every layer TFMOT supports."""
     registry = tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme().get_quantize_registry()
-    annotated = _wrap_layers(model, tfmot.quantization.keras.quantize_annotate_layer, registry.supports,
-                             "quantization-aware training")
+    annotated = _wrap_layers(
+        model, tfmot.quantization.keras.quantize_annotate_layer, registry.supports, "quantization-aware training"
+    )
     try:
         return tfmot.quantization.keras.quantize_apply(annotated)
     except (ValueError, RuntimeError) as err:
@@ -62,8 +68,9 @@ def _prunable(layer: tf.keras.layers.Layer) -> bool:
 def prunable(model: tf.keras.Model, sparsity: float, steps_per_epoch: int) -> tf.keras.Model:
     """A copy of `model` whose weights are pruned to `sparsity` at the start of every epoch of tuning."""
     schedule = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=steps_per_epoch)
-    return _wrap_layers(model, lambda layer: tfmot.sparsity.keras.prune_low_magnitude(layer, schedule),
-                        _prunable, "pruning")
+    return _wrap_layers(
+        model, lambda layer: tfmot.sparsity.keras.prune_low_magnitude(layer, schedule), _prunable, "pruning"
+    )
 
 
 def tune(model: tf.keras.Model, train_ds, epochs: int, learning_rate: float) -> None:

@@ -15,6 +15,7 @@ The contract every model honours (tests/unit/test_architectures.py checks it for
 Adding an architecture: add a row below and, unless it is a keras.applications base (builder
 "pretrained"), its builder function in builders.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,16 @@ ARCHITECTURES: dict[str, Architecture] = {
         # tfmot.quantization_aware refuses their standalone BatchNormalization layers (not in TFMOT's 8-bit registry).
         Architecture("mini_xception", "mini_xception", quantizable=False),
         Architecture("resnet34", "resnet34", quantizable=False),
-        Architecture("mobilenet_v2", "pretrained", True, "MobileNetV2", "mobilenet_v2", 32, width_multiplier=True,
-                     quantizable=False),
+        Architecture(
+            "mobilenet_v2",
+            "pretrained",
+            True,
+            "MobileNetV2",
+            "mobilenet_v2",
+            32,
+            width_multiplier=True,
+            quantizable=False,
+        ),
         Architecture("efficientnet_b0", "pretrained", True, "EfficientNetB0", "efficientnet", 32, quantizable=False),
         Architecture("xception", "pretrained", True, "Xception", "xception", 71, quantizable=False),
         Architecture("resnet50", "pretrained", True, "ResNet50", "caffe", 32, quantizable=False),

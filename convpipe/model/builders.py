@@ -1,4 +1,5 @@
 """The builders of architectures.ARCHITECTURES, each honouring the model contract written there."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,10 @@ def build_model(spec: Model, input_shape: tuple[int, int, int], num_classes: int
     """The network `model.arch` names, for input_shape (H, W, C) and num_classes outputs."""
     arch = ARCHITECTURES[spec.arch]
     if min(input_shape[:2]) < arch.min_side:
-        raise ValueError(f"model.arch {spec.arch} needs data.image_size of at least {arch.min_side}×{arch.min_side}, "
-                         f"got {input_shape[0]}×{input_shape[1]}")
+        raise ValueError(
+            f"model.arch {spec.arch} needs data.image_size of at least {arch.min_side}×{arch.min_side}, "
+            f"got {input_shape[0]}×{input_shape[1]}"
+        )
     builder = globals().get(arch.builder)
     if not callable(builder):
         raise ValueError(f"model.arch {spec.arch}: no builder {arch.builder!r} in {__name__}")
@@ -122,7 +125,9 @@ def pretrained(spec: Model, input_shape: tuple[int, int, int], num_classes: int)
     x = inputs
     if input_shape[-1] == 1:
         x = layers.Concatenate(name="gray_to_rgb")([x, x, x])  # the bases expect three channels
-    x = preprocess_input(ARCHITECTURES[spec.arch])(x)  # each base expects its own scaling, e.g. [-1, 1] or BGR minus ImageNet means
+    x = preprocess_input(ARCHITECTURES[spec.arch])(
+        x
+    )  # each base expects its own scaling, e.g. [-1, 1] or BGR minus ImageNet means
     base = pretrained_base(spec, input_shape[:2])
     if spec.weights == "none":  # nothing learned to extract: the whole network trains from scratch
         for layer in base.layers:

@@ -1,4 +1,5 @@
 """The classifier's penultimate representation: what the index stage searches and t-SNE draws."""
+
 from __future__ import annotations
 
 import tensorflow as tf

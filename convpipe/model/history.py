@@ -1,4 +1,5 @@
 """Per-epoch training history as CSV (what Keras' CSVLogger writes); no TensorFlow here."""
+
 from __future__ import annotations
 
 import csv

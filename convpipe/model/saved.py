@@ -1,4 +1,5 @@
 """Trained models on disk: one file name, and one loader that never runs code a file carries."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,5 +22,7 @@ def load_model(path: Path | str) -> tf.keras.Model:
     except ValueError as err:
         if "safe_mode" not in str(err):
             raise
-        raise ValueError(f"{path}: refused: it holds Python code (a Lambda layer), which could run anything; "
-                         "models are loaded in Keras safe mode") from None
+        raise ValueError(
+            f"{path}: refused: it holds Python code (a Lambda layer), which could run anything; "
+            "models are loaded in Keras safe mode"
+        ) from None

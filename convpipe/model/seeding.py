@@ -1,5 +1,6 @@
 """Seeding once, at the top of a stage, and the per-epoch re-seeding that makes a resumed fit equal an
 uninterrupted one."""
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -18,7 +19,10 @@ def reseed_random_layers(model: tf.keras.Model, key: int) -> None:
     """Restart the generator of every random layer in `model` (Dropout, …) from (key, its position)."""
     # Keras keeps these generators out of checkpoints, so the epoch backup cannot restore them;
     # a seed per epoch makes their draws the same whether the run was resumed or not.
-    generators = [layer._random_generator._generator for layer in model.submodules
-                  if getattr(getattr(layer, "_random_generator", None), "_generator", None) is not None]
+    generators = [
+        layer._random_generator._generator
+        for layer in model.submodules
+        if getattr(getattr(layer, "_random_generator", None), "_generator", None) is not None
+    ]
     for position, generator in enumerate(generators):
         generator.reset_from_seed([key, position])

@@ -1,4 +1,5 @@
 """Compiling and fitting with best-model checkpointing, early stopping and resumable epochs."""
+
 from __future__ import annotations
 
 import shutil
@@ -6,10 +7,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from convpipe.core.params import Finetune, Train
 from convpipe.data.shards import Epochs
 from convpipe.model.history import HISTORY_FILE, epochs_run, write_history
 from convpipe.model.seeding import reseed_random_layers
-from convpipe.core.params import Finetune, Train
 
 BEST_WEIGHTS = "best.ckpt"  # TensorFlow checkpoint: HDF5 weights fail to load under MultiWorkerMirroredStrategy
 # Resume state lives outside the DVC outputs, which DVC deletes before re-running a stage.
@@ -52,8 +53,9 @@ def class_weights(counts: dict[str, int], class_names: list[str]) -> dict[int, f
 
 def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
     """Adam on sparse categorical cross-entropy, tracking accuracy."""
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
 
 
 class ResumedReduceLROnPlateau(tf.keras.callbacks.ReduceLROnPlateau):
@@ -87,8 +89,16 @@ def resume_epoch(backup_dir: Path) -> int:
     return int(tf.train.load_variable(latest, "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")) + 1
 
 
-def fit(model: tf.keras.Model, train: Epochs, val_ds, settings: Train | Finetune, out_dir: Path, backup_dir: Path,
-        class_weight: dict[int, float] | None = None, callbacks: list | None = None) -> list[dict]:
+def fit(
+    model: tf.keras.Model,
+    train: Epochs,
+    val_ds,
+    settings: Train | Finetune,
+    out_dir: Path,
+    backup_dir: Path,
+    class_weight: dict[int, float] | None = None,
+    callbacks: list | None = None,
+) -> list[dict]:
     """Train (resuming an interrupted run), keep the best-val_loss weights in `model`; return history.csv rows.
 
     One `model.fit` call per epoch, on that epoch's batches. Their order and augmentation, and the
@@ -116,15 +126,23 @@ def fit(model: tf.keras.Model, train: Epochs, val_ds, settings: Train | Finetune
         # written before the backup, so a resumed run at worst repeats an epoch, never skips one.
         best = min((row["val_loss"] for row in done), default=None)
         standard = [
-            tf.keras.callbacks.ModelCheckpoint(str(best_path), save_best_only=True, save_weights_only=True,
-                                               initial_value_threshold=best),
+            tf.keras.callbacks.ModelCheckpoint(
+                str(best_path), save_best_only=True, save_weights_only=True, initial_value_threshold=best
+            ),
             tf.keras.callbacks.CSVLogger(str(history_path), append=True),
             ResumedReduceLROnPlateau(settings.reduce_lr_factor, settings.reduce_lr_patience, done),
             tf.keras.callbacks.BackupAndRestore(str(backup_dir / "epochs"), delete_checkpoint=False),
         ]
         reseed_random_layers(model, train.key(epoch))
-        model.fit(train.epoch(epoch).with_options(options), validation_data=val_ds, initial_epoch=epoch,
-                  epochs=epoch + 1, verbose=2, class_weight=class_weight, callbacks=standard + (callbacks or []))
+        model.fit(
+            train.epoch(epoch).with_options(options),
+            validation_data=val_ds,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            verbose=2,
+            class_weight=class_weight,
+            callbacks=standard + (callbacks or []),
+        )
     if best_path.with_name(BEST_WEIGHTS + ".index").exists():  # only the chief writes it
         model.load_weights(str(best_path)).expect_partial()
     rows = epochs_run(history_path)

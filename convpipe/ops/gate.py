@@ -1,4 +1,5 @@
 """The regression gate: reports/*.json against a baseline revision, rule by rule (TFX-style)."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,11 @@ class Verdict:
 
 def numbers(tree: dict, prefix: str = "") -> dict[str, float]:
     """The numeric leaves of a report, as dotted keys."""
-    return {prefix + k: float(v) for k, v in flatten(tree).items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        prefix + k: float(v)
+        for k, v in flatten(tree).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def read_workspace(reports_dir: Path) -> dict[str, float]:
@@ -59,8 +63,7 @@ def read_revision(reports_dir: Path, rev: str) -> dict[str, float] | None:
     values: dict[str, float] = {}
     found = False
     for name, prefix in REPORT_FILES.items():
-        shown = subprocess.run(["git", "show", f"{rev}:./{Path(reports_dir) / name}"],
-                               capture_output=True, text=True)
+        shown = subprocess.run(["git", "show", f"{rev}:./{Path(reports_dir) / name}"], capture_output=True, text=True)
         if shown.returncode == 0:
             found = True
             values.update(numbers(json.loads(shown.stdout), prefix))
@@ -81,8 +84,11 @@ BOUND_TEXT = {
 
 def describe(rule: Rule) -> str:
     """A rule as people write it: '>= 0.97, drop <= 0.01'."""
-    return ", ".join(text.format(value=getattr(rule, bound), reference=rule.relative_to)
-                     for bound, text in BOUND_TEXT.items() if getattr(rule, bound) is not None)
+    return ", ".join(
+        text.format(value=getattr(rule, bound), reference=rule.relative_to)
+        for bound, text in BOUND_TEXT.items()
+        if getattr(rule, bound) is not None
+    )
 
 
 def relative_failures(rule: Rule, current: float, reference: float | None) -> list[str]:
@@ -104,8 +110,9 @@ def relative_failures(rule: Rule, current: float, reference: float | None) -> li
     return failures
 
 
-def judge(metric: str, rule: Rule, current: float | None, baseline: float | None,
-          reference: float | None = None) -> Verdict:
+def judge(
+    metric: str, rule: Rule, current: float | None, baseline: float | None, reference: float | None = None
+) -> Verdict:
     """Check one metric against its value bounds, its allowed change and the metric it is relative to."""
     failures = []
     if current is None or math.isnan(current):
@@ -128,18 +135,35 @@ def judge(metric: str, rule: Rule, current: float | None, baseline: float | None
 
 def run_gate(rules: dict[str, Rule], current: dict[str, float], baseline: dict[str, float] | None) -> list[Verdict]:
     """One verdict per rule, in the order the rules are written."""
-    return [judge(metric, rule, current.get(metric), None if baseline is None else baseline.get(metric),
-                  None if rule.relative_to is None else current.get(rule.relative_to))
-            for metric, rule in rules.items()]
+    return [
+        judge(
+            metric,
+            rule,
+            current.get(metric),
+            None if baseline is None else baseline.get(metric),
+            None if rule.relative_to is None else current.get(rule.relative_to),
+        )
+        for metric, rule in rules.items()
+    ]
 
 
 def table(verdicts: list[Verdict]) -> str:
     """A fixed-width table: metric, baseline, current, delta, threshold, verdict."""
+
     def fmt(value: float | None, signed: bool = False) -> str:
         return "—" if value is None else f"{value:+.4f}" if signed else f"{value:.4f}"
 
     rows = [("metric", "baseline", "current", "delta", "threshold", "verdict")]
-    rows += [(v.metric, fmt(v.baseline), fmt(v.current), fmt(v.delta, signed=True), v.threshold,
-              "pass" if v.passed else "FAIL: " + "; ".join(v.failures)) for v in verdicts]
+    rows += [
+        (
+            v.metric,
+            fmt(v.baseline),
+            fmt(v.current),
+            fmt(v.delta, signed=True),
+            v.threshold,
+            "pass" if v.passed else "FAIL: " + "; ".join(v.failures),
+        )
+        for v in verdicts
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)

@@ -1,4 +1,5 @@
 """The MLflow model registry: each evaluated model becomes a `candidate` version; the gate promotes `champion`."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -20,8 +21,9 @@ def register(model, name: str, example: np.ndarray, tags: dict[str, float]) -> s
     from mlflow.models import infer_signature
 
     signature = infer_signature(example, model.predict(example, verbose=0))
-    info = mlflow.tensorflow.log_model(model, name="model", registered_model_name=name, signature=signature,
-                                       pip_requirements=_requirements())
+    info = mlflow.tensorflow.log_model(
+        model, name="model", registered_model_name=name, signature=signature, pip_requirements=_requirements()
+    )
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
     for key, value in tags.items():
@@ -39,13 +41,16 @@ def promote(name: str, tracking_uri: str, reports: dict[str, float]) -> str:
     try:
         version = client.get_model_version_by_alias(name, CANDIDATE)
     except MlflowException as err:
-        raise ValueError(f"registered model {name!r} has no {CANDIDATE!r} version "
-                         f"(run the evaluate stage first): {err.message}") from None
+        raise ValueError(
+            f"registered model {name!r} has no {CANDIDATE!r} version (run the evaluate stage first): {err.message}"
+        ) from None
     # The gate judged the workspace's reports; refuse to promote a candidate they do not describe
     # (e.g. one registered by a later experiment run).
     for key, tag in version.tags.items():
         if key in reports and abs(float(tag) - reports[key]) > 1e-5 * max(1.0, abs(reports[key])):
-            raise ValueError(f"{CANDIDATE!r} version {version.version} of {name!r} has {key} = {tag}, but the "
-                             f"reports the gate checked say {reports[key]:.6g}: re-run `dvc repro` first")
+            raise ValueError(
+                f"{CANDIDATE!r} version {version.version} of {name!r} has {key} = {tag}, but the "
+                f"reports the gate checked say {reports[key]:.6g}: re-run `dvc repro` first"
+            )
     client.set_registered_model_alias(name, CHAMPION, version.version)
     return str(version.version)

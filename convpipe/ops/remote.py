@@ -3,6 +3,7 @@
 DVC 3.67's own messages for a remote that is down or refuses the key (`Could not connect to the endpoint
 URL: …`, `403 Forbidden`) do not say which remote failed or what to try; these do.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,9 @@ CHECK_TIMEOUT = 5.0  # seconds the pre-flight check waits for the remote to answ
 # botocore retries a refused connection four times with back-off (about 6 s); one attempt tells the same
 # at once. Set only while the check runs: `dvc push` and `dvc pull` keep their retries.
 CHECK_ENV = {"AWS_MAX_ATTEMPTS": "1"}
-CREDENTIAL_HINTS = {"s3": "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
-                          "`dvc remote modify --local {name} access_key_id …`"}
+CREDENTIAL_HINTS = {
+    "s3": "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or `dvc remote modify --local {name} access_key_id …`"
+}
 
 
 class RemoteUnavailable(ConnectionError):
@@ -62,8 +64,7 @@ def explain(err: BaseException, name: str, scheme: str) -> str:
         code = response.get("Error", {}).get("Code", "Forbidden")
         return f"credentials refused ({status} {code}: {_first_line(err)}) — {hint.format(name=name)}"
     if isinstance(err, FileNotFoundError):
-        return (f"{_first_line(err)} — create the bucket or folder, or fix the URL "
-                f"(`dvc remote modify {name} url …`)")
+        return f"{_first_line(err)} — create the bucket or folder, or fix the URL (`dvc remote modify {name} url …`)"
     if any(_is(e, "ConnectionError") or isinstance(e, (OSError, TimeoutError)) for e in chain):
         return f"cannot connect: {_first_line(err)} — is the endpoint up?"
     return f"{type(err).__name__}: {_first_line(err)}"
@@ -72,8 +73,10 @@ def explain(err: BaseException, name: str, scheme: str) -> str:
 def no_remote(configured: list[str]) -> str:
     """Why no remote could be chosen, given the names of the configured ones."""
     if configured:
-        return (f"no default DVC remote (configured: {', '.join(configured)}) — name one with -r, "
-                "or set it with `dvc remote default NAME`")
+        return (
+            f"no default DVC remote (configured: {', '.join(configured)}) — name one with -r, "
+            "or set it with `dvc remote default NAME`"
+        )
     return "no DVC remote configured — add one with `dvc remote add -d storage s3://BUCKET/dvc` (or a folder)"
 
 
@@ -142,8 +145,10 @@ def check(name: str | None = None, timeout: float = CHECK_TIMEOUT) -> tuple[str,
         if not name:
             raise RemoteUnavailable(no_remote(list(configured)))
         if name not in configured:
-            raise RemoteUnavailable(f"remote {name!r}: not configured (configured: "
-                                    f"{', '.join(configured) or 'none'}) — see `dvc remote list`")
+            raise RemoteUnavailable(
+                f"remote {name!r}: not configured (configured: "
+                f"{', '.join(configured) or 'none'}) — see `dvc remote list`"
+            )
         url = configured[name]["url"]
         label = describe(name, url, configured[name].get("endpointurl"))
         try:
@@ -171,5 +176,7 @@ def transfer(command: str, name: str | None, args: list[str]) -> None:
         code = 130
     if code:
         # The check passed, so the failure came mid-transfer: DVC's lines above say which file.
-        raise RemoteUnavailable(f"dvc {command} with {label} failed (exit code {code}); running it again "
-                                "transfers only what is still missing")
+        raise RemoteUnavailable(
+            f"dvc {command} with {label} failed (exit code {code}); running it again "
+            "transfers only what is still missing"
+        )

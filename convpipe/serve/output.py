@@ -1,4 +1,5 @@
 """How predict and similar print their results: text lines or one JSON list, each result as soon as it comes."""
+
 from __future__ import annotations
 
 import json

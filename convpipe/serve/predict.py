@@ -1,4 +1,5 @@
 """Top-k labels for image files from any exported artifact, with the preprocessing the training used."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -49,8 +50,11 @@ def predict(files: list[Path], artifact: Artifact, prep: Preprocessing, k: int, 
         for batch in decoder.batches(files, BATCH):
             scores = iter(_probabilities(artifact, prep, [item.pixels for item in batch if item.error is None]))
             for item in batch:
-                yield (Prediction(str(item.path), error=item.error) if item.error
-                       else Prediction(str(item.path), top_k(next(scores), prep.class_names, k)))
+                yield (
+                    Prediction(str(item.path), error=item.error)
+                    if item.error
+                    else Prediction(str(item.path), top_k(next(scores), prep.class_names, k))
+                )
 
 
 def _probabilities(artifact: Artifact, prep: Preprocessing, pixels: list[np.ndarray]) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The training images most like given images: the index stage's embedder and FAISS index, queried with
 images preprocessed as in training."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from convpipe.data.decoder import Decoder, Limits
 from convpipe.evaluate import retrieval
 from convpipe.serve import predict
-from convpipe.data.decoder import Decoder, Limits
 
 
 @dataclass(frozen=True)
@@ -44,5 +45,7 @@ def _neighbours(index: retrieval.SearchIndex, embedder, pixels: list[np.ndarray]
         return []
     vectors = embedder.predict(np.stack(pixels).astype(np.float32), batch_size=len(pixels), verbose=0)
     similarities, ids = retrieval.search(index.index, vectors, k)
-    return [tuple((index.paths[i], index.labels[i], float(s)) for i, s in zip(rows, sims) if i >= 0)
-            for sims, rows in zip(similarities, ids)]
+    return [
+        tuple((index.paths[i], index.labels[i], float(s)) for i, s in zip(rows, sims) if i >= 0)
+        for sims, rows in zip(similarities, ids)
+    ]

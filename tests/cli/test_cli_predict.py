@@ -1,4 +1,5 @@
 """`convpipe predict`: help text and the errors a user can make before any image is read."""
+
 import json
 
 import pytest
@@ -33,11 +34,14 @@ def test_k_must_be_positive(tmp_path, capsys):
     assert "-k must be at least 1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--decode-timeout", "0", "--decode-timeout must be a positive number of seconds, got 0"),
-    ("--decode-timeout", "nan", "--decode-timeout must be a positive number of seconds, got nan"),
-    ("--decode-memory-mb", "-5", "--decode-memory-mb must be at least 1 (MiB), got -5"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--decode-timeout", "0", "--decode-timeout must be a positive number of seconds, got 0"),
+        ("--decode-timeout", "nan", "--decode-timeout must be a positive number of seconds, got nan"),
+        ("--decode-memory-mb", "-5", "--decode-memory-mb must be at least 1 (MiB), got -5"),
+    ],
+)
 def test_decode_limits_must_be_positive(tmp_path, capsys, option, value, message):
     for command in (["predict", "--model", str(tmp_path)], ["similar", "--index", str(tmp_path)]):
         assert main([*command, str(tmp_path), option, value]) == 2

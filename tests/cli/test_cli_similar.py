@@ -1,4 +1,5 @@
 """`convpipe similar`: a near-copy finds its original first, bad files get an error line, --json parses."""
+
 import json
 
 import numpy as np
@@ -7,11 +8,11 @@ import tensorflow as tf
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
-from convpipe.evaluate import retrieval
-from convpipe.model.embedding import embedding_model
 from convpipe.cli import main
-from convpipe.model.builders import build_model
 from convpipe.core.params import Model
+from convpipe.evaluate import retrieval
+from convpipe.model.builders import build_model
+from convpipe.model.embedding import embedding_model
 
 
 @pytest.fixture(scope="module")
@@ -20,20 +21,24 @@ def indexed(tmp_path_factory):
     as the index stage would save them."""
     root = tmp_path_factory.mktemp("similar")
     photo = load_sample_images().images[0]
-    tiles = [photo[top:top + 80, left:left + 80] for top in range(0, 320, 80) for left in range(0, 480, 80)]
+    tiles = [photo[top : top + 80, left : left + 80] for top in range(0, 320, 80) for left in range(0, 480, 80)]
     paths = []
     for i, tile in enumerate(tiles):
         paths.append(root / "train" / f"tile-{i:02d}.png")
         paths[-1].parent.mkdir(exist_ok=True)
         Image.fromarray(tile).save(paths[-1])
     tf.keras.utils.set_random_seed(0)
-    embedder = embedding_model(build_model(Model(arch="small_convnet", filters=[8, 16], dropout=0.0),
-                                                   (32, 32, 3), 4))
+    embedder = embedding_model(build_model(Model(arch="small_convnet", filters=[8, 16], dropout=0.0), (32, 32, 3), 4))
     pixels = np.stack([np.asarray(Image.fromarray(t).resize((32, 32), Image.BILINEAR), np.float32) for t in tiles])
     built = retrieval.build(embedder.predict(pixels, verbose=0), exact_max=1000)
     out = root / "index"
-    retrieval.save(out, built, [str(p) for p in paths], [f"row{i // 6}" for i in range(24)],
-               {"image_size": [32, 32], "color_mode": "rgb"})
+    retrieval.save(
+        out,
+        built,
+        [str(p) for p in paths],
+        [f"row{i // 6}" for i in range(24)],
+        {"image_size": [32, 32], "color_mode": "rgb"},
+    )
     embedder.save(out / retrieval.EMBEDDER_FILE)
     return root, tiles
 
@@ -66,8 +71,9 @@ def test_a_bad_file_gets_an_error_and_the_rest_are_answered(indexed, capsys):
     root, tiles = indexed
     near_copies(root, tiles)
     (root / "broken.png").write_bytes(b"not an image")
-    code = main(["similar", str(root / "broken.png"), str(root / "queries" / "big-03.png"),
-                 "--index", str(root / "index")])
+    code = main(
+        ["similar", str(root / "broken.png"), str(root / "queries" / "big-03.png"), "--index", str(root / "index")]
+    )
     out, err = capsys.readouterr()
     assert code == 1
     assert f"{root / 'broken.png'}: error:" in err

@@ -1,4 +1,5 @@
 """`convpipe gate` against committed baselines in a real git repository."""
+
 import json
 import shutil
 import subprocess
@@ -20,9 +21,13 @@ def write_reports(repo: Path, accuracy: float, int8_accuracy: float = 0.97):
     reports.mkdir(exist_ok=True)
     metrics = {"test": {"accuracy": accuracy, "macro_f1": accuracy, "per_class": {"a": {"f1": accuracy}}}}
     (reports / "metrics.json").write_text(json.dumps(metrics))
-    export = {"keras": {"accuracy": int8_accuracy}, "tflite_float32": {"size_bytes": 100_000},
-              "tflite_int8": {"accuracy": int8_accuracy, "size_bytes": 25_000},
-              "tflite_qat_int8": {"accuracy": int8_accuracy}, "onnx": {"agreement": 1.0}}
+    export = {
+        "keras": {"accuracy": int8_accuracy},
+        "tflite_float32": {"size_bytes": 100_000},
+        "tflite_int8": {"accuracy": int8_accuracy, "size_bytes": 25_000},
+        "tflite_qat_int8": {"accuracy": int8_accuracy},
+        "onnx": {"agreement": 1.0},
+    }
     (reports / "export.json").write_text(json.dumps(export))
 
 

@@ -1,4 +1,5 @@
 """`convpipe gate --promote` moves `champion` only when the gate passes; the champion loads with pyfunc."""
+
 import json
 import shutil
 from pathlib import Path
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from convpipe.ops import registry
 from convpipe.cli import main
+from convpipe.ops import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "convpipe-classifier"  # tracking.registered_model in params.yaml
@@ -32,9 +33,16 @@ def write_reports(folder: Path, accuracy: float) -> None:
     with open(folder / "reports" / "metrics.json", "w", encoding="utf-8") as handle:
         json.dump({"test": {"accuracy": accuracy, "macro_f1": accuracy}}, handle)
     with open(folder / "reports" / "export.json", "w", encoding="utf-8") as handle:
-        json.dump({"keras": {"accuracy": accuracy}, "tflite_float32": {"size_bytes": 100_000},
-                   "tflite_int8": {"accuracy": accuracy, "size_bytes": 25_000},
-                   "tflite_qat_int8": {"accuracy": accuracy}, "onnx": {"agreement": 1.0}}, handle)
+        json.dump(
+            {
+                "keras": {"accuracy": accuracy},
+                "tflite_float32": {"size_bytes": 100_000},
+                "tflite_int8": {"accuracy": accuracy, "size_bytes": 25_000},
+                "tflite_qat_int8": {"accuracy": accuracy},
+                "onnx": {"agreement": 1.0},
+            },
+            handle,
+        )
 
 
 def tiny_model(seed: int) -> tf.keras.Model:

@@ -1,4 +1,5 @@
 """Every subcommand answers --help."""
+
 import pytest
 
 from convpipe.cli import COMMANDS, main

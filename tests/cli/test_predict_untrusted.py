@@ -1,14 +1,15 @@
 """`convpipe predict` on untrusted input: models with Python code are refused; hostile images fail one by one,
 bounded in decoding time and memory, and any number of files streams through in batches."""
+
 import json
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 
 import convpipe  # noqa: F401  (Keras 2 before TensorFlow)
-import tensorflow as tf
-from convpipe.serve import predict
 from convpipe.cli import main
+from convpipe.serve import predict
 from tests import dirty_images as dirty
 
 
@@ -32,23 +33,33 @@ def test_a_keras_file_with_a_python_lambda_is_refused_and_never_run(tmp_path, ca
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
     assert main(["predict", str(image), "--model", str(tmp_path / "evil.keras")]) == 2
     err = capsys.readouterr().err
-    assert err == (f"convpipe predict: error: {tmp_path / 'evil.keras'}: refused: it holds Python code (a Lambda "
-                   "layer), which could run anything; models are loaded in Keras safe mode\n")
+    assert err == (
+        f"convpipe predict: error: {tmp_path / 'evil.keras'}: refused: it holds Python code (a Lambda "
+        "layer), which could run anything; models are loaded in Keras safe mode\n"
+    )
     assert not marker.exists()
 
 
 def test_hostile_images_fail_one_by_one_and_the_rest_are_predicted(tmp_path, capsys):
     small_model().save(tmp_path / "model.keras")
-    files = [dirty.good_jpeg(tmp_path), dirty.bomb_png(tmp_path, size=(60000, 60000)),
-             dirty.truncated_jpeg(tmp_path), dirty.corrupt_png(tmp_path), dirty.text_as_jpg(tmp_path),
-             dirty.empty_file(tmp_path), dirty.grayscale_png(tmp_path)]
+    files = [
+        dirty.good_jpeg(tmp_path),
+        dirty.bomb_png(tmp_path, size=(60000, 60000)),
+        dirty.truncated_jpeg(tmp_path),
+        dirty.corrupt_png(tmp_path),
+        dirty.text_as_jpg(tmp_path),
+        dirty.empty_file(tmp_path),
+        dirty.grayscale_png(tmp_path),
+    ]
     code = main(["predict", *map(str, files), "--model", str(tmp_path / "model.keras"), "--json"])
     assert code == 1
     results = {r["path"]: r for r in json.loads(capsys.readouterr().out)}
     assert list(results) == [str(f) for f in files]
     predicted = [p for p, r in results.items() if "top_k" in r]
     assert predicted == [str(files[0]), str(files[-1])]
-    assert results[str(files[1])]["error"].startswith("decompression bomb: Image size (3600000000 pixels) exceeds limit")
+    assert results[str(files[1])]["error"].startswith(
+        "decompression bomb: Image size (3600000000 pixels) exceeds limit"
+    )
     for bad in files[2:-1]:
         assert results[str(bad)]["error"], bad
 
@@ -64,8 +75,10 @@ def test_a_file_that_decodes_too_long_gets_the_timeout_error_and_the_rest_are_pr
     errors = err.splitlines()
     assert errors[0] == f"{files[1]}: error: decoding took over 0.05 s (limit --decode-timeout)"
     # Today the FIFO is refused for its size of 0 before it is opened; were it opened, the timeout would end it.
-    assert errors[1] in (f"{files[2]}: error: empty file",
-                         f"{files[2]}: error: decoding took over 0.05 s (limit --decode-timeout)")
+    assert errors[1] in (
+        f"{files[2]}: error: empty file",
+        f"{files[2]}: error: decoding took over 0.05 s (limit --decode-timeout)",
+    )
     assert len(errors) == 2
 
 
@@ -85,8 +98,10 @@ def test_a_file_that_needs_more_memory_than_allowed_gets_the_memory_error(tmp_pa
 def test_many_files_stream_through_batches_in_order(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(predict, "BATCH", 4)  # 11 files: three batches, the last one short
     small_model().save(tmp_path / "model.keras")
-    files = [dirty.text_as_jpg(tmp_path, f"{i:02d}.jpg") if i % 3 == 1 else dirty.good_jpeg(tmp_path, f"{i:02d}.jpg", i)
-             for i in range(11)]
+    files = [
+        dirty.text_as_jpg(tmp_path, f"{i:02d}.jpg") if i % 3 == 1 else dirty.good_jpeg(tmp_path, f"{i:02d}.jpg", i)
+        for i in range(11)
+    ]
     assert main(["predict", str(tmp_path), "--model", str(tmp_path / "model.keras"), "--json"]) == 1
     results = json.loads(capsys.readouterr().out)
     assert [r["path"] for r in results] == [str(f) for f in files]

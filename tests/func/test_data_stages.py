@@ -1,4 +1,5 @@
 """download → split → preprocess on dirty real-world folders, archives and TFDS, through `dvc repro`."""
+
 import hashlib
 import json
 import os
@@ -17,8 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def make_project(tmp_path: Path, **data) -> Path:
     """A copy of the project whose params point at another source."""
-    return project_copy.copy_project(tmp_path / "project", commit=False,
-                                     data={"color_mode": "rgb", "val_fraction": 0.25, "test_fraction": 0.25, **data})
+    return project_copy.copy_project(
+        tmp_path / "project",
+        commit=False,
+        data={"color_mode": "rgb", "val_fraction": 0.25, "test_fraction": 0.25, **data},
+    )
 
 
 def repro(repo: Path, target="preprocess") -> subprocess.CompletedProcess:
@@ -58,7 +62,9 @@ def test_every_file_left_out_is_reported_with_its_reason(dirty_run):
     assert reasons[".DS_Store"] == "hidden file" and reasons["README.txt"].startswith("not an image extension")
     copies = [name for name in ("good_1.jpg", "good_1 copy.jpg") if name in reasons]
     assert len(copies) == 1 and reasons[copies[0]].startswith("duplicate of")
-    assert reasons["good_2.jpg"].startswith("label conflict") and reasons["which_is_it.jpg"].startswith("label conflict")
+    assert reasons["good_2.jpg"].startswith("label conflict") and reasons["which_is_it.jpg"].startswith(
+        "label conflict"
+    )
     kept = sum(data_report(repo)["class_counts"][s]["total"] for s in ("train", "val", "test"))
     # Every good image and every decodable dirty one is kept, less the three duplicate/conflict files.
     assert kept == expected["kept"] - 3 + 1  # +1: which_is_it.jpg was an extra file
@@ -70,16 +76,21 @@ def test_decodable_oddities_are_kept_with_notes(dirty_run):
     assert notes["animated.gif"].startswith("animated: used first of")
     assert notes["rotated.jpg"].startswith("exif-rotated")
     assert notes["cmyk.jpg"] == "converted from CMYK"
-    assert any(name.startswith("café") for name in manifest_paths(repo, "train") | manifest_paths(repo, "val")
-               | manifest_paths(repo, "test") for name in [Path(name).name])
+    assert any(
+        name.startswith("café")
+        for name in manifest_paths(repo, "train") | manifest_paths(repo, "val") | manifest_paths(repo, "test")
+        for name in [Path(name).name]
+    )
 
 
 def test_the_split_of_a_folder_has_no_leaks(dirty_run):
     repo, _ = dirty_run
     splits = {s: manifest_paths(repo, s) for s in ("train", "val", "test")}
     assert not (splits["train"] & splits["test"]) and not (splits["train"] & splits["val"])
-    hashes = {s: {line.split(",")[-1] for line in (repo / "data" / "split" / f"{s}.csv").read_text().splitlines()[1:]}
-              for s in splits}
+    hashes = {
+        s: {line.split(",")[-1] for line in (repo / "data" / "split" / f"{s}.csv").read_text().splitlines()[1:]}
+        for s in splits
+    }
     assert not (hashes["train"] & hashes["test"]) and not (hashes["val"] & hashes["test"])
 
 
@@ -117,13 +128,14 @@ def test_a_wrong_sha256_stops_before_anything_is_extracted(tmp_path):
 
 
 def test_a_tfds_source_lands_in_the_raw_layout(tmp_path, monkeypatch):
-    from convpipe.data import layout, sources
     from convpipe.core.params import load_params
+    from convpipe.data import layout, sources
     from tests.tfds_mock import mock_tfds
 
     monkeypatch.chdir(tmp_path)
     data = load_params(ROOT / "params.yaml").data.model_copy(
-        update={"source": "tfds:mnist", "tfds_data_dir": str(tmp_path / "tfds")})
+        update={"source": "tfds:mnist", "tfds_data_dir": str(tmp_path / "tfds")}
+    )
     raw = tmp_path / "raw"
     raw.mkdir()
     with mock_tfds("mnist", tmp_path / "tfds", {"train": 20, "test": 20}, num_examples=20):

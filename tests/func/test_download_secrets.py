@@ -1,4 +1,5 @@
 """The download stage given a url: with user:password@ never puts the password into MLflow or its outputs."""
+
 import http.server
 import io
 import sqlite3
@@ -56,11 +57,19 @@ def downloaded(tmp_path_factory):
 def test_the_download_worked(downloaded):
     repo, _ = downloaded
     assert sorted(p.relative_to(repo / "data/raw").as_posix() for p in (repo / "data/raw").rglob("*.png")) == [
-        "0/0.png", "0/1.png", "0/2.png", "1/0.png", "1/1.png", "1/2.png"]
+        "0/0.png",
+        "0/1.png",
+        "0/2.png",
+        "1/0.png",
+        "1/1.png",
+        "1/2.png",
+    ]
 
 
 def port(repo) -> int:
-    return int(project_copy.yaml.safe_load((repo / "params.yaml").read_text())["data"]["source"].split(":")[-1].split("/")[0])
+    return int(
+        project_copy.yaml.safe_load((repo / "params.yaml").read_text())["data"]["source"].split(":")[-1].split("/")[0]
+    )
 
 
 def test_mlflow_params_and_tags_hold_only_the_redacted_url(downloaded):
@@ -75,5 +84,7 @@ def test_mlflow_params_and_tags_hold_only_the_redacted_url(downloaded):
 def test_the_secret_is_nowhere_on_disk_or_in_the_output(downloaded):
     repo, output = downloaded
     assert SECRET not in output
-    leaks = [p for p in repo.rglob("*") if p.is_file() and p.name != "params.yaml" and SECRET.encode() in p.read_bytes()]
+    leaks = [
+        p for p in repo.rglob("*") if p.is_file() and p.name != "params.yaml" and SECRET.encode() in p.read_bytes()
+    ]
     assert leaks == []

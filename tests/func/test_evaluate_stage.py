@@ -1,4 +1,5 @@
 """The evaluate and report stages on a tiny prepared data set and model: every file, run and version they promise."""
+
 import csv
 import json
 import shutil
@@ -10,13 +11,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from convpipe.evaluate import report
-from convpipe.ops import registry
+from convpipe.core.params import Model
 from convpipe.data import shards
 from convpipe.data.split import Record, write_manifest
+from convpipe.evaluate import report
 from convpipe.model.builders import build_model
-from convpipe.core.params import Model
 from convpipe.model.training import compile_model
+from convpipe.ops import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["down", "left", "right", "up"]
@@ -58,9 +59,14 @@ def prepare(root: Path) -> None:
     for phase, epochs in (("train", 3), ("finetune", 2)):
         out = root / "models" / phase
         out.mkdir(parents=True)
-        model.fit(images, labels, epochs=epochs, verbose=0,
-                  callbacks=[tf.keras.callbacks.CSVLogger(str(out / "history.csv"))],
-                  validation_data=shards.arrays(prepared, "val"))
+        model.fit(
+            images,
+            labels,
+            epochs=epochs,
+            verbose=0,
+            callbacks=[tf.keras.callbacks.CSVLogger(str(out / "history.csv"))],
+            validation_data=shards.arrays(prepared, "val"),
+        )
         model.save(out / "model.keras")
     (root / "reports").mkdir()
     with open(root / "reports" / "data.json", "w", encoding="utf-8") as handle:
@@ -76,7 +82,9 @@ def test_evaluate_then_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     prepare(tmp_path)
-    from stages import evaluate, index as index_stage, report as report_stage
+    from stages import evaluate
+    from stages import index as index_stage
+    from stages import report as report_stage
 
     index_stage.main()
     evaluate.main()

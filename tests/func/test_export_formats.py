@@ -1,4 +1,5 @@
 """A tiny digits model converted to every export format, measured, and used through `convpipe predict`."""
+
 import json
 
 import numpy as np
@@ -39,8 +40,17 @@ def exported(digits, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     model.save(out / "model.keras")
     description.write_description(out, [8, 8], 1, [str(i) for i in range(10)])
-    settings = Export(formats=list(FORMATS), representative_samples=100, onnx_opset=17, latency_runs=3,
-                      qat_epochs=1, sparsity=0.5, prune_epochs=2, tune_learning_rate=0.002, tune_batch_size=64)
+    settings = Export(
+        formats=list(FORMATS),
+        representative_samples=100,
+        onnx_opset=17,
+        latency_runs=3,
+        qat_epochs=1,
+        sparsity=0.5,
+        prune_epochs=2,
+        tune_learning_rate=0.002,
+        tune_batch_size=64,
+    )
     train_ds = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(1200, seed=0).batch(64)
     reference = model.predict(x_test, verbose=0)
     rows = {"keras": measure(out / "model.keras", x_test, y_test, reference, 3)}

@@ -1,4 +1,5 @@
 """Kill each stage mid-run (SIGTERM, SIGKILL in turn); `dvc repro` then completes, redoing or resuming it."""
+
 import json
 import os
 import signal
@@ -34,8 +35,13 @@ def stage_process(repo: Path, stage: str) -> int | None:
 
 def partial_outputs(repo: Path) -> list[Path]:
     """Temporary siblings of outputs being written (convpipe.core.atomic's `.NAME.*.part*`)."""
-    return [p for folder in ("data", "models", "reports") if (repo / folder).exists()
-            for p in (repo / folder).iterdir() if ".part" in p.name]
+    return [
+        p
+        for folder in ("data", "models", "reports")
+        if (repo / folder).exists()
+        for p in (repo / folder).iterdir()
+        if ".part" in p.name
+    ]
 
 
 def mid_stage(repo: Path, stage: str, started: float | None) -> bool:
@@ -51,8 +57,14 @@ def repro_and_kill(repo: Path, stage: str, sig: int, log: Path) -> dict:
     with open(log, "a", encoding="utf-8") as out:
         out.write(f"\n===== kill {stage} with {sig.name}\n")
         out.flush()
-        proc = subprocess.Popen(["dvc", "repro"], cwd=repo, stdout=out, stderr=subprocess.STDOUT,
-                                env=project_copy.clean_env(), start_new_session=True)
+        proc = subprocess.Popen(
+            ["dvc", "repro"],
+            cwd=repo,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=project_copy.clean_env(),
+            start_new_session=True,
+        )
         begun = time.monotonic()
         deadline, started, killed = begun + HANG_S, None, None
         while proc.poll() is None and time.monotonic() < deadline:
@@ -74,8 +86,10 @@ def runs(built_project, tmp_path_factory):
     killed once on the way. Export's latencies differ between any two runs, so the comparison stops at evaluate."""
     base = tmp_path_factory.mktemp("faults")
     killed = project_copy.copy_project(base / "killed", **PARAMS)
-    kills = [repro_and_kill(killed, stage, signal.SIGTERM if i % 2 == 0 else signal.SIGKILL, base / "killed.log")
-             for i, stage in enumerate(STAGES)]
+    kills = [
+        repro_and_kill(killed, stage, signal.SIGTERM if i % 2 == 0 else signal.SIGKILL, base / "killed.log")
+        for i, stage in enumerate(STAGES)
+    ]
     final = project_copy.run("dvc", "repro", cwd=killed)
     return built_project, killed, kills, final.stdout + final.stderr, (base / "killed.log").read_text()
 
@@ -113,8 +127,15 @@ def rows(path: Path) -> list[str]:
 
 def test_stages_before_training_redo_to_identical_outputs(runs):
     plain, killed, _, _, _ = runs
-    for name in ("data/raw/download.json", "data/split/train.csv", "data/split/val.csv", "data/split/test.csv",
-                 "data/split/summary.json", "data/prepared/meta.json", "reports/data.json"):
+    for name in (
+        "data/raw/download.json",
+        "data/split/train.csv",
+        "data/split/val.csv",
+        "data/split/test.csv",
+        "data/split/summary.json",
+        "data/prepared/meta.json",
+        "reports/data.json",
+    ):
         assert (killed / name).read_bytes() == (plain / name).read_bytes(), name
     shards = sorted(p.name for p in (plain / "data/prepared").glob("*.tfrecord"))
     assert shards == sorted(p.name for p in (killed / "data/prepared").glob("*.tfrecord"))

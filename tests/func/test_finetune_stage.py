@@ -1,4 +1,5 @@
 """The finetune stage keeps the better of its starting and finetuned weights, and says which."""
+
 import json
 import os
 import subprocess
@@ -7,14 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from tests import project as project_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def stage(name: str, repo: Path) -> str:
-    result = subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=repo, capture_output=True, text=True,
-                            env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"})
+    result = subprocess.run(
+        [sys.executable, "-m", f"stages.{name}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -26,8 +33,9 @@ def trained(copy_of_built):
 
 
 def val_loss(repo: Path, model_dir: str) -> float:
-    from convpipe.data import shards
     import tensorflow as tf
+
+    from convpipe.data import shards
 
     model = tf.keras.models.load_model(repo / "models" / model_dir / "model.keras", safe_mode=True)
     images, labels = shards.arrays(repo / "data" / "prepared", "val")
@@ -50,8 +58,12 @@ def test_finetune_keeps_the_lower_val_loss(trained, learning_rate, epochs, kept)
     assert val_loss(trained, "train") == pytest.approx(start, rel=1e-3)
 
     import mlflow
+
     client = mlflow.MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
-    run = client.search_runs(client.get_experiment_by_name("convpipe").experiment_id,
-                             "tags.`convpipe.stage` = 'finetune'", order_by=["attributes.start_time DESC"])[0]
+    run = client.search_runs(
+        client.get_experiment_by_name("convpipe").experiment_id,
+        "tags.`convpipe.stage` = 'finetune'",
+        order_by=["attributes.start_time DESC"],
+    )[0]
     assert run.data.tags["convpipe.finetune.kept"] == kept
     assert run.data.metrics["kept_finetuned"] == float(kept == "finetuned")

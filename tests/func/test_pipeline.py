@@ -1,4 +1,5 @@
 """The whole DAG on a small subset of the digits, in a fresh git + DVC repository."""
+
 import json
 import subprocess
 import sys

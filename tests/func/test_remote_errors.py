@@ -3,6 +3,7 @@
 The project is a few `dvc add`ed files and a one-line `cp` stage, not convpipe's pipeline: what is tested is
 the transfer and its messages.
 """
+
 import hashlib
 import shutil
 import sys
@@ -41,14 +42,18 @@ def template(tmp_path_factory, s3, env):
     for i in range(3):
         (repo / "data" / f"{i}.txt").write_text(f"file {i}\n")
     run("git", "init", "-q", cwd=repo)
-    for args in (["init", "-q"], ["add", "-q", "data"], ["stage", "add", "-n", "copy", "-d", "data", "-o", "copy",
-                                                         "cp -r data copy"], ["repro", "-q"],
-                 ["remote", "add", "-d", "storage", f"s3://{BUCKET}/dvc"],
-                 ["remote", "modify", "storage", "endpointurl", url],
-                 ["remote", "add", "unreachable", f"s3://{BUCKET}/dvc"],
-                 ["remote", "modify", "unreachable", "endpointurl", f"http://127.0.0.1:{servers.free_port()}"],
-                 ["remote", "add", "refusing", f"s3://{BUCKET}/dvc"],
-                 ["remote", "modify", "refusing", "endpointurl", strict]):
+    for args in (
+        ["init", "-q"],
+        ["add", "-q", "data"],
+        ["stage", "add", "-n", "copy", "-d", "data", "-o", "copy", "cp -r data copy"],
+        ["repro", "-q"],
+        ["remote", "add", "-d", "storage", f"s3://{BUCKET}/dvc"],
+        ["remote", "modify", "storage", "endpointurl", url],
+        ["remote", "add", "unreachable", f"s3://{BUCKET}/dvc"],
+        ["remote", "modify", "unreachable", "endpointurl", f"http://127.0.0.1:{servers.free_port()}"],
+        ["remote", "add", "refusing", f"s3://{BUCKET}/dvc"],
+        ["remote", "modify", "refusing", "endpointurl", strict],
+    ):
         run("dvc", *args, cwd=repo, env=env)
     return repo
 
@@ -66,9 +71,12 @@ def convpipe(*args: str, cwd: Path, env: dict):
 
 def snapshot(repo: Path) -> dict[str, str]:
     """Every file of the workspace's data and output and of the DVC cache, with its MD5."""
-    return {str(path.relative_to(repo)): hashlib.md5(path.read_bytes()).hexdigest()
-            for folder in ("data", "copy", ".dvc/cache")
-            for path in sorted((repo / folder).rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(repo)): hashlib.md5(path.read_bytes()).hexdigest()
+        for folder in ("data", "copy", ".dvc/cache")
+        for path in sorted((repo / folder).rglob("*"))
+        if path.is_file()
+    }
 
 
 def remote_endpoint(repo: Path, name: str, env: dict) -> str:
@@ -93,10 +101,15 @@ def test_a_healthy_default_remote_pushes_and_pulls_through_convpipe(project, env
 
 
 FAILURES = {  # case: the remote named on the command line, and how the one line starts after "error: "
-    "unreachable": ("unreachable", "remote 'unreachable' (s3://convpipe/dvc, endpoint {endpoint}): cannot connect: "
-                                   "Could not connect to the endpoint URL: "),
-    "refusing": ("refusing", "remote 'refusing' (s3://convpipe/dvc, endpoint {endpoint}): credentials refused "
-                             "(403 InvalidAccessKeyId: "),
+    "unreachable": (
+        "unreachable",
+        "remote 'unreachable' (s3://convpipe/dvc, endpoint {endpoint}): cannot connect: "
+        "Could not connect to the endpoint URL: ",
+    ),
+    "refusing": (
+        "refusing",
+        "remote 'refusing' (s3://convpipe/dvc, endpoint {endpoint}): credentials refused (403 InvalidAccessKeyId: ",
+    ),
     "unknown": ("nope", "remote 'nope': not configured (configured: storage, unreachable, refusing) — "),
     "no-default": (None, "no default DVC remote (configured: storage, unreachable, refusing) — name one with -r"),
     "none": (None, "no DVC remote configured — add one with `dvc remote add -d storage "),
@@ -129,7 +142,8 @@ def test_a_dvc_failure_after_the_check_still_names_the_remote(project, env, s3):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"convpipe push: error: dvc push with remote 'storage' (s3://{BUCKET}/dvc, endpoint {s3[0]}) "
-        "failed (exit code 1); running it again transfers only what is still missing")
+        "failed (exit code 1); running it again transfers only what is still missing"
+    )
 
 
 def test_a_stage_pulling_from_a_down_remote_fails_before_running_and_convpipe_remote_names_it(project, env):
@@ -138,10 +152,12 @@ def test_a_stage_pulling_from_a_down_remote_fails_before_running_and_convpipe_re
     before = snapshot(project)
     # DVC's own message names the endpoint's URL, not the remote; one attempt, as the retries change nothing.
     repro = run("dvc", "repro", "--pull", cwd=project, env={**env, "AWS_MAX_ATTEMPTS": "1"}, check=False)
-    assert repro.returncode != 0 and "unexpected error - Could not connect to the endpoint URL" in repro.stderr, \
+    assert repro.returncode != 0 and "unexpected error - Could not connect to the endpoint URL" in repro.stderr, (
         repro.stderr
+    )
     assert "Running stage" not in repro.stdout and snapshot(project) == before
     check = convpipe("remote", cwd=project, env=env)
     assert check.returncode == 2
-    assert check.stderr.startswith("convpipe remote: error: remote 'unreachable' (s3://convpipe/dvc, endpoint "
-                                   "http://127.0.0.1:"), check.stderr
+    assert check.stderr.startswith(
+        "convpipe remote: error: remote 'unreachable' (s3://convpipe/dvc, endpoint http://127.0.0.1:"
+    ), check.stderr

@@ -1,4 +1,5 @@
 """The split stage on real photo tiles with planted near-copies: groups land in one split, data is reported."""
+
 import json
 import shutil
 from pathlib import Path
@@ -23,7 +24,7 @@ def test_split_stage_groups_near_copies_and_reports_them(tmp_path, monkeypatch):
     for index, pixels in enumerate(load_sample_images().images):  # class 0: china, class 1: flower
         folder = raw / str(index)
         folder.mkdir(parents=True)
-        tiles = [pixels[top:top + 128, left:left + 128] for top in (0, 128, 256) for left in range(0, 512, 128)]
+        tiles = [pixels[top : top + 128, left : left + 128] for top in (0, 128, 256) for left in range(0, 512, 128)]
         for i, tile in enumerate(tiles):
             Image.fromarray(tile).save(folder / f"tile-{i:02d}.png")
         # Near-copies of every tile but the last: half size, and JPEG at quality 20.
@@ -41,8 +42,12 @@ def test_split_stage_groups_near_copies_and_reports_them(tmp_path, monkeypatch):
         assert len(group["split"]) == 1 and len({Path(p).name[:7] for p in group["paths"]}) == 1
         assert all(0 <= d <= 8 for _, _, d in group["pairs"])
     # {(class, original tile): size of the group it is in}; originals are named tile-NN.png.
-    grouped_with_original = {(Path(p).parent.name, Path(p).stem): len(group["paths"])
-                             for group in near["listed"] for p in group["paths"] if Path(p).stem.count("-") == 1}
+    grouped_with_original = {
+        (Path(p).parent.name, Path(p).stem): len(group["paths"])
+        for group in near["listed"]
+        for p in group["paths"]
+        if Path(p).stem.count("-") == 1
+    }
     # Every tile with its two copies, except the flat sky tile of china (pixel std 10), whose pHash moves
     # 10 bits when halved and 16 when JPEG-compressed. Flower tile 4's JPEG copy is 10 bits from the original
     # but joins through the half-size copy: groups are linked chains, not balls.

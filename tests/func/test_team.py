@@ -4,6 +4,7 @@ Clone A runs a small pipeline once against the MLflow server, commits, and pushe
 and the DVC cache with its run-cache. Teammates are fresh `git clone`s of origin in other directories:
 one pulls and checks nothing re-runs, one runs and pushes an experiment, one pulls and applies it.
 """
+
 import hashlib
 import os
 import signal
@@ -22,8 +23,11 @@ pytestmark = pytest.mark.slow
 BUCKET = "convpipe"
 EXPERIMENT = "fast-latency"
 # Smaller still than TINY where it is cheap to be: the transfers and the late stages are what is tested here.
-PARAMS = {**TINY, "export": {**TINY["export"], "formats": ["tflite_float32"]},
-          "evaluate": {"gradcam_images": 2, "worst_images": 4, "tsne_points": 10}}
+PARAMS = {
+    **TINY,
+    "export": {**TINY["export"], "formats": ["tflite_float32"]},
+    "evaluate": {"gradcam_images": 2, "worst_images": 4, "tsne_points": 10},
+}
 
 
 def digits_folder(folder: Path, per_class: int = 15) -> Path:
@@ -58,8 +62,9 @@ def s3():
 def tracking(s3, tmp_path_factory):
     """An MLflow server storing runs in SQLite and artifacts in s3://BUCKET/mlflow (proxied); yields its URI."""
     db = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
-    with servers.mlflow_server(f"sqlite:///{db}", f"s3://{BUCKET}/mlflow",
-                               env={**servers.S3_ENV, "MLFLOW_S3_ENDPOINT_URL": s3}) as uri:
+    with servers.mlflow_server(
+        f"sqlite:///{db}", f"s3://{BUCKET}/mlflow", env={**servers.S3_ENV, "MLFLOW_S3_ENDPOINT_URL": s3}
+    ) as uri:
         yield uri
 
 
@@ -171,7 +176,8 @@ np.save(sys.argv[2], np.asarray(model.predict(np.load(sys.argv[1]))))
 
 
 def test_mlflow_artifacts_are_in_the_bucket_and_the_champion_loads_through_the_server(
-        clone_a, env, s3, tracking, tmp_path):
+    clone_a, env, s3, tracking, tmp_path
+):
     keys = servers.list_keys(s3, BUCKET, "mlflow/")
     for name in ("metrics.json", "export.json", "report.md", "MLmodel", "model.keras"):
         assert any(key.endswith(f"/{name}") for key in keys), f"no {name} under s3://{BUCKET}/mlflow"
@@ -182,8 +188,15 @@ def test_mlflow_artifacts_are_in_the_bucket_and_the_champion_loads_through_the_s
     np.save(tmp_path / "images.npy", images)
     # A fresh process, outside the project, that knows the server's URI and nothing about S3.
     bare = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
-    run(sys.executable, "-c", LOAD_CHAMPION, str(tmp_path / "images.npy"), str(tmp_path / "out.npy"), cwd=tmp_path,
-        env={**bare, "MLFLOW_TRACKING_URI": tracking, "TF_USE_LEGACY_KERAS": "1"})
+    run(
+        sys.executable,
+        "-c",
+        LOAD_CHAMPION,
+        str(tmp_path / "images.npy"),
+        str(tmp_path / "out.npy"),
+        cwd=tmp_path,
+        env={**bare, "MLFLOW_TRACKING_URI": tracking, "TF_USE_LEGACY_KERAS": "1"},
+    )
     import tensorflow as tf
 
     local = tf.keras.models.load_model(clone_a / "models" / "finetune" / "model.keras").predict(images, verbose=0)
@@ -206,8 +219,10 @@ def test_an_unreachable_remote_or_a_wrong_key_fails_clearly_and_loses_nothing(cl
     # One attempt per request: the retries only make the same failure slower.
     quick = {**env, "AWS_MAX_ATTEMPTS": "1"}
     with servers.moto_server(check_credentials=True) as strict:
-        for remote, url, reason in (("unreachable", dead, "Could not connect to the endpoint URL"),
-                                    ("refusing", strict, "Forbidden")):
+        for remote, url, reason in (
+            ("unreachable", dead, "Could not connect to the endpoint URL"),
+            ("refusing", strict, "Forbidden"),
+        ):
             dvc("remote", "add", "--local", remote, f"s3://{BUCKET}/dvc", cwd=clone_a, env=env)
             dvc("remote", "modify", "--local", remote, "endpointurl", url, cwd=clone_a, env=env)
             push = dvc("push", "-r", remote, cwd=clone_a, env=quick, check=False)
@@ -222,8 +237,14 @@ def test_an_interrupted_push_completes_when_run_again(clone_a, env, s3):
     dvc("remote", "add", "--local", "spare", f"s3://{BUCKET}/spare", cwd=clone_a, env=env)
     dvc("remote", "modify", "--local", "spare", "endpointurl", s3, cwd=clone_a, env=env)
     before = snapshot(clone_a, env)
-    push = subprocess.Popen(["dvc", "push", "-r", "spare", "-j", "1"], cwd=clone_a, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    push = subprocess.Popen(
+        ["dvc", "push", "-r", "spare", "-j", "1"],
+        cwd=clone_a,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while push.poll() is None and len(servers.list_keys(s3, BUCKET, "spare/")) < 20:
         pass
     assert push.poll() is None, "the push finished before it could be interrupted"
@@ -238,8 +259,14 @@ def test_an_interrupted_push_completes_when_run_again(clone_a, env, s3):
 def test_a_stage_names_the_tracking_server_it_cannot_reach(clone_a, env):
     repo = teammate(clone_a, "e")
     dead = f"http://127.0.0.1:{servers.free_port()}"
-    result = run(sys.executable, "-m", "stages.download", cwd=repo, check=False,
-                 env={**env, "MLFLOW_TRACKING_URI": dead, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    result = run(
+        sys.executable,
+        "-m",
+        "stages.download",
+        cwd=repo,
+        check=False,
+        env={**env, "MLFLOW_TRACKING_URI": dead, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith(f"download: error: MLflow at {dead} "), result.stderr
     assert "Traceback" not in result.stderr

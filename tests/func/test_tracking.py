@@ -4,6 +4,7 @@ not; and queued experiments running two at a time on the default SQLite store.
 
 One pipeline run feeds every test (module-scoped), so the whole module costs about two pipeline runs.
 """
+
 import json
 import shutil
 import subprocess
@@ -24,9 +25,12 @@ pytestmark = pytest.mark.slow
 
 TRAIN_EPOCHS = 4
 # TINY, with train long enough to be killed during, and evaluate and export pared down: other tests cover them.
-PARAMS = {**TINY, "train": {**TINY["train"], "epochs": TRAIN_EPOCHS, "patience": TRAIN_EPOCHS},
-          "evaluate": {"tsne_points": 10, "gradcam_images": 2, "worst_images": 2},
-          "export": {**TINY["export"], "formats": ["tflite_float32"]}}
+PARAMS = {
+    **TINY,
+    "train": {**TINY["train"], "epochs": TRAIN_EPOCHS, "patience": TRAIN_EPOCHS},
+    "evaluate": {"tsne_points": 10, "gradcam_images": 2, "worst_images": 2},
+    "export": {**TINY["export"], "formats": ["tflite_float32"]},
+}
 
 
 def api(uri: str, endpoint: str, body: dict | None = None, **query) -> dict:
@@ -44,8 +48,15 @@ def stage_runs(uri: str, stage: str) -> list[dict]:
         experiment = api(uri, "mlflow/experiments/get-by-name", experiment_name="convpipe")["experiment"]
     except urllib.error.HTTPError:
         return []
-    found = api(uri, "mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]],
-                                            "filter": f"tags.`convpipe.stage` = '{stage}'", "max_results": 100})
+    found = api(
+        uri,
+        "mlflow/runs/search",
+        {
+            "experiment_ids": [experiment["experiment_id"]],
+            "filter": f"tags.`convpipe.stage` = '{stage}'",
+            "max_results": 100,
+        },
+    )
     return found.get("runs", [])
 
 
@@ -59,8 +70,7 @@ def wait_for_the_train_run(uri: str, repro: subprocess.Popen, log: Path) -> None
     """Return once the train stage's run holds its params: it is about to build the model and fit."""
     deadline = time.monotonic() + 900
     while not any(run["data"].get("params") for run in stage_runs(uri, "train")):
-        assert repro.poll() is None and time.monotonic() < deadline, \
-            f"train never started:\n{log.read_text()[-3000:]}"
+        assert repro.poll() is None and time.monotonic() < deadline, f"train never started:\n{log.read_text()[-3000:]}"
         time.sleep(0.2)
 
 
@@ -84,15 +94,19 @@ def stack(tmp_path_factory):
             servers.kill(uri)
             killed = time.monotonic()
         repro.wait(600)
-        failed = SimpleNamespace(returncode=repro.returncode, output=(tmp / "repro.log").read_text(),
-                                 seconds=time.monotonic() - killed,
-                                 locked=set(yaml.safe_load((repo / "dvc.lock").read_text())["stages"]),
-                                 train_files=sorted(p.name for p in (repo / "models" / "train").glob("*")))
+        failed = SimpleNamespace(
+            returncode=repro.returncode,
+            output=(tmp / "repro.log").read_text(),
+            seconds=time.monotonic() - killed,
+            locked=set(yaml.safe_load((repo / "dvc.lock").read_text())["stages"]),
+            train_files=sorted(p.name for p in (repo / "models" / "train").glob("*")),
+        )
         print(f"stage failed {failed.seconds:.1f} s after the server was killed")
         with servers.mlflow_server(database, artifacts, port=port) as uri:
             resumed = run("dvc", "repro", cwd=repo, env=env)
-            yield SimpleNamespace(repo=repo, uri=uri, artifacts=artifacts, env=env, failed=failed,
-                                  resumed=resumed.stdout + resumed.stderr)
+            yield SimpleNamespace(
+                repo=repo, uri=uri, artifacts=artifacts, env=env, failed=failed, resumed=resumed.stdout + resumed.stderr
+            )
 
 
 def test_a_server_dying_mid_train_fails_the_stage_cleanly(stack):
@@ -121,13 +135,15 @@ def test_the_next_repro_resumes_train_and_completes(stack):
 def test_runs_metrics_and_artifacts_over_the_rest_api(stack):
     uri = stack.uri
     experiment = api(uri, "mlflow/experiments/get-by-name", experiment_name="convpipe")["experiment"]
-    runs = api(uri, "mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]],
-                                           "max_results": 100})["runs"]
+    runs = api(uri, "mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]], "max_results": 100})["runs"]
     tags = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
     parents = [r for r, t in zip(runs, tags) if "mlflow.parentRunId" not in t]
     assert len(parents) == 1
-    finished = {t["convpipe.stage"]: r for r, t in zip(runs, tags)
-                if "convpipe.stage" in t and r["info"]["status"] == "FINISHED"}
+    finished = {
+        t["convpipe.stage"]: r
+        for r, t in zip(runs, tags)
+        if "convpipe.stage" in t and r["info"]["status"] == "FINISHED"
+    }
     assert set(finished) == set(STAGES)
     # The killed attempt stays RUNNING: its end could not reach the dead server.
     statuses = sorted(r["info"]["status"] for r, t in zip(runs, tags) if t.get("convpipe.stage") == "train")
@@ -164,7 +180,8 @@ def test_an_unreachable_store_fails_fast_unless_tracking_is_optional(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"download: error: MLflow at {dead} unreachable: no answer to GET /health ([Errno 111] Connection "
-        "refused) (set tracking.required: false in params.yaml to run without tracking)"]
+        "refused) (set tracking.required: false in params.yaml to run without tracking)"
+    ]
     assert not (repo / "data" / "raw").exists()  # it failed before doing any work
 
     set_params(repo, tracking={"required": False})
@@ -190,8 +207,11 @@ def test_queued_experiments_run_two_at_a_time_on_sqlite(stack, tmp_path):
     print(f"three queued experiments took {time.monotonic() - started:.0f} s")
     status = run("dvc", "queue", "status", cwd=repo, env=env).stdout
     assert status.count("Success") == 3, status
-    logs = "".join(run("dvc", "queue", "logs", line.split()[0], cwd=repo, env=env, check=False).stdout
-                   for line in status.splitlines() if "Success" in line)
+    logs = "".join(
+        run("dvc", "queue", "logs", line.split()[0], cwd=repo, env=env, check=False).stdout
+        for line in status.splitlines()
+        if "Success" in line
+    )
     assert "database is locked" not in logs
 
     shown = json.loads(run("dvc", "exp", "show", "--json", cwd=repo, env=env).stdout)
@@ -209,6 +229,9 @@ def test_queued_experiments_run_two_at_a_time_on_sqlite(stack, tmp_path):
     assert sorted(r.data.params["export.latency_runs"] for r in parents.values()) == ["4", "5", "6"]
     # Each experiment's export run sits under its own parent, and finished.
     exports = [r for r in runs if r.data.tags.get("convpipe.stage") == "export"]
-    assert sorted(parents[r.data.tags["mlflow.parentRunId"]].data.params["export.latency_runs"]
-                  for r in exports) == ["4", "5", "6"]
+    assert sorted(parents[r.data.tags["mlflow.parentRunId"]].data.params["export.latency_runs"] for r in exports) == [
+        "4",
+        "5",
+        "6",
+    ]
     assert {r.info.status for r in runs} == {"FINISHED"}

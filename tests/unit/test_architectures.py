@@ -1,5 +1,6 @@
 """The architectures table and its builders: every row honours the model contract written in
 convpipe/model/architectures.py; pretrained bases, weights files, unfreezing."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -26,13 +27,15 @@ def stripes(n, side, channels, seed=0):
     labels = np.arange(n) % 2
     images = rng.uniform(0, 60, (n, side, side, channels)).astype("float32")
     for image, label in zip(images, labels):
-        image[label * side // 2:(label + 1) * side // 2] += 180
+        image[label * side // 2 : (label + 1) * side // 2] += 180
     return images, labels
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch,channels", [
-    ("small_convnet", 1), ("mini_xception", 3), ("resnet34", 1), ("mobilenet_v2", 1), ("efficientnet_b0", 3)])
+@pytest.mark.parametrize(
+    "arch,channels",
+    [("small_convnet", 1), ("mini_xception", 3), ("resnet34", 1), ("mobilenet_v2", 1), ("efficientnet_b0", 3)],
+)
 def test_each_arch_trains_and_round_trips(arch, channels, tmp_path):
     side = max(32, ARCHITECTURES[arch].min_side)
     images, labels = stripes(16, side, channels)
@@ -65,8 +68,9 @@ def test_large_bases_build_and_predict(arch, channels):
 LARGE = {"xception", "resnet50"}
 
 
-@pytest.mark.parametrize("arch", [pytest.param(name, marks=pytest.mark.slow) if name in LARGE else name
-                                  for name in ARCHITECTURES])
+@pytest.mark.parametrize(
+    "arch", [pytest.param(name, marks=pytest.mark.slow) if name in LARGE else name for name in ARCHITECTURES]
+)
 def test_every_architecture_honours_the_model_contract(arch, tmp_path):
     row = ARCHITECTURES[arch]
     side = max(16, row.min_side)
@@ -80,8 +84,9 @@ def test_every_architecture_honours_the_model_contract(arch, tmp_path):
     assert head.activation is tf.keras.activations.softmax
     assert len(last_feature_map(model)[-1].output_shape) == 4  # what Grad-CAM explains
     model.save(tmp_path / "model.keras")
-    np.testing.assert_allclose(load_model(tmp_path / "model.keras").predict(images, verbose=0), probabilities,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        load_model(tmp_path / "model.keras").predict(images, verbose=0), probabilities, rtol=1e-5, atol=1e-6
+    )
     if row.quantizable:
         tfmot.quantization_aware(model)
     else:
@@ -124,8 +129,9 @@ def test_weights_file_loads_into_the_base_and_grayscale_repeats_channels(tmp_pat
         np.testing.assert_array_equal(saved, loaded)
     gray.get_layer("probabilities").set_weights(source.get_layer("probabilities").get_weights())
     images, _ = stripes(4, 32, 1)
-    np.testing.assert_allclose(gray.predict(images, verbose=0),
-                               source.predict(np.repeat(images, 3, axis=-1), verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        gray.predict(images, verbose=0), source.predict(np.repeat(images, 3, axis=-1), verbose=0), atol=1e-6
+    )
 
 
 def test_fresh_bases_differ_so_the_weights_test_can_fail():
@@ -156,7 +162,8 @@ def test_unfreeze_top_of_base_keeps_batch_norm_frozen():
     assert unfreeze(model, 10) == 10
     top = weighted[-10:]
     assert [layer.trainable for layer in top] == [
-        not isinstance(layer, tf.keras.layers.BatchNormalization) for layer in top]
+        not isinstance(layer, tf.keras.layers.BatchNormalization) for layer in top
+    ]
     assert not any(layer.trainable for layer in weighted[:-10])
     assert model.get_layer("probabilities").trainable
 
@@ -171,6 +178,7 @@ def test_unfreeze_fraction_of_a_scratch_model():
 
 def test_params_reject_weights_for_a_scratch_arch_and_odd_alpha():
     import yaml
+
     with open("params.yaml", encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
     raw["model"]["weights"] = "imagenet"

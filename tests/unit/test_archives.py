@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from convpipe.data.archives import DownloadError, extract, download, redact
+from convpipe.data.archives import DownloadError, download, extract, redact
 
 FILES = {"pets/cats/a.jpg": b"cat", "pets/dogs/b.jpg": b"dog", "pets/dogs/nested/c.jpg": b"pup"}
 
@@ -141,7 +141,11 @@ def test_download_failure_names_redacted_url(tmp_path):
 
 @pytest.mark.parametrize(
     "name, why",
-    [("../evil.jpg", "'..' path component"), ("pets/../../evil.jpg", "'..' path component"), ("/abs/evil.jpg", "absolute path")],
+    [
+        ("../evil.jpg", "'..' path component"),
+        ("pets/../../evil.jpg", "'..' path component"),
+        ("/abs/evil.jpg", "absolute path"),
+    ],
 )
 @pytest.mark.parametrize("maker", [make_zip, make_tar])
 def test_path_traversal_members_are_refused(tmp_path, maker, name, why):

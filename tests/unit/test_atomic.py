@@ -1,4 +1,5 @@
 """Atomic outputs: complete or absent, never half-written; errors name the output, not the temporary file."""
+
 import errno
 import os
 import signal
@@ -130,8 +131,9 @@ def tiny_disk(tmp_path):
     """A 64 KiB tmpfs, when this machine lets us mount one (root with CAP_SYS_ADMIN)."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the monkeypatched test covers it")
     yield mount_point
@@ -166,8 +168,14 @@ def test_sigterm_ends_a_stage_with_one_line_and_no_partial_output(tmp_path):
         "raise SystemExit(run_main(main, 'stage'))\n"
     )
     (tmp_path / "out.json").write_text("old")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": os.getcwd()}, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        timeout=60,
+    )
     assert result.returncode == 128 + signal.SIGTERM
     assert result.stderr == "stage: terminated by SIGTERM; partial outputs removed\n"
     assert siblings(tmp_path) == ["out.json"] and (tmp_path / "out.json").read_text() == "old"

@@ -1,11 +1,12 @@
 """Augmentation: one stateless affine transform; the same (seed, epoch) gives the same batches."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from convpipe.core.params import Augment
 from convpipe.data import shards
 from convpipe.data.augment import affine, augmentation
-from convpipe.core.params import Augment
 
 OFF = {"flip": "none", "rotation": 0, "zoom": 0, "translation": 0, "contrast": 0, "brightness": 0}
 SEED = tf.constant([7, 3], tf.int64)

@@ -1,4 +1,5 @@
 """Decoding in decoder processes: the same pixels as preprocess, files in order, a reason for each failure."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,8 +18,12 @@ def test_pixels_are_resized_like_preprocess(tmp_path):
 
 
 def test_batches_keep_the_order_and_say_why_a_file_failed(tmp_path):
-    files = [dirty.good_jpeg(tmp_path), dirty.text_as_jpg(tmp_path), tmp_path / "missing.png",
-             dirty.grayscale_png(tmp_path)]
+    files = [
+        dirty.good_jpeg(tmp_path),
+        dirty.text_as_jpg(tmp_path),
+        tmp_path / "missing.png",
+        dirty.grayscale_png(tmp_path),
+    ]
     with Decoder("rgb", (4, 4), Limits()) as decoder:
         batches = list(decoder.batches(files, 3))
     assert [[d.path for d in batch] for batch in batches] == [files[:3], files[3:]]

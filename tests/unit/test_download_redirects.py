@@ -1,4 +1,5 @@
 """url: sources against a hostile server on loopback: redirects are bounded and http(s) only; big bodies stop."""
+
 import http.server
 import threading
 
@@ -17,9 +18,13 @@ class Hostile(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         Hostile.seen.append((self.path, self.headers.get("Authorization")))
         port = self.server.server_address[1]
-        targets = {"/to-file.zip": "file:///etc/passwd", "/to-ftp.zip": "ftp://127.0.0.1/data.zip",
-                   "/loop.zip": "/loop.zip", "/to-creds.zip": f"http://bob:hunter2@127.0.0.1:{port}/to-file.zip",
-                   "/to-other-host.zip": f"http://localhost:{port}/data.zip"}
+        targets = {
+            "/to-file.zip": "file:///etc/passwd",
+            "/to-ftp.zip": "ftp://127.0.0.1/data.zip",
+            "/loop.zip": "/loop.zip",
+            "/to-creds.zip": f"http://bob:hunter2@127.0.0.1:{port}/to-file.zip",
+            "/to-other-host.zip": f"http://localhost:{port}/data.zip",
+        }
         if self.path == "/data.zip":
             self.send_response(200)
             self.send_header("Content-Length", str(len(BODY)))
@@ -84,8 +89,10 @@ def test_a_redirect_loop_ends(tmp_path, server):
 def test_a_redirect_off_http_is_refused(tmp_path, server, path, shown):
     with pytest.raises(DownloadError) as caught:
         download(f"http://{server}{path}", tmp_path, None)
-    assert str(caught.value) == (f"http://{server}{path}: redirected to {shown}{'' if 'file' in shown else '/data.zip'}; "
-                                 "only http:// and https:// redirects are followed")
+    assert str(caught.value) == (
+        f"http://{server}{path}: redirected to {shown}{'' if 'file' in shown else '/data.zip'}; "
+        "only http:// and https:// redirects are followed"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -100,6 +107,8 @@ def test_credentials_are_not_sent_on_or_shown_after_a_redirect(tmp_path, server)
 
 
 def test_a_body_past_the_size_limit_is_cut_off_and_deleted(tmp_path, server):
-    with pytest.raises(ValueError, match=rf"^http://{server}/huge.zip: more than data.max_download_bytes=1000000 bytes$"):
+    with pytest.raises(
+        ValueError, match=rf"^http://{server}/huge.zip: more than data.max_download_bytes=1000000 bytes$"
+    ):
         download(f"http://{server}/huge.zip", tmp_path, None, max_bytes=1_000_000)
     assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
 """dvc.yaml matches the code: each stage depends on every module it imports and lists exactly the params it reads."""
+
 import pytest
 import yaml
 

@@ -1,12 +1,13 @@
 """Grad-CAM, filters, embeddings and t-SNE on tiny models whose answers are known."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from convpipe.evaluate import explain
-from convpipe.model.embedding import embedding_model
-from convpipe.model.builders import build_model
 from convpipe.core.params import Model
+from convpipe.evaluate import explain
+from convpipe.model.builders import build_model
+from convpipe.model.embedding import embedding_model
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +16,7 @@ def seeded():
     before. For some random initialisations no class score rises with the last feature map and
     Grad-CAM is all zero (two tests failed that way, depending on test order)."""
     tf.keras.utils.set_random_seed(0)
+
 
 layers = tf.keras.layers
 
@@ -34,7 +36,7 @@ def evidence_model() -> tf.keras.Model:
 
 def blob(row: int, col: int) -> np.ndarray:
     image = np.zeros((16, 16, 1), np.float32)
-    image[row:row + 4, col:col + 4] = 255.0
+    image[row : row + 4, col : col + 4] = 255.0
     return image
 
 
@@ -105,15 +107,17 @@ def test_tsne_separates_clusters_and_is_seeded():
     assert layout.shape == (40, 2)
     assert np.array_equal(layout, explain.tsne_map(points, seed=3))
     centre_a, centre_b = layout[:20].mean(axis=0), layout[20:].mean(axis=0)
-    spread = max(np.linalg.norm(layout[:20] - centre_a, axis=1).max(),
-                 np.linalg.norm(layout[20:] - centre_b, axis=1).max())
+    spread = max(
+        np.linalg.norm(layout[:20] - centre_a, axis=1).max(), np.linalg.norm(layout[20:] - centre_b, axis=1).max()
+    )
     assert np.linalg.norm(centre_a - centre_b) > spread
 
 
 def test_gradcam_through_a_keras_applications_base_with_preprocessing_layers():
     # A grayscale input is repeated to RGB and scaled by TF-op layers before the nested base.
-    model = build_model(Model(arch="mobilenet_v2", filters=[8], dropout=0.0, weights="none", alpha=0.35),
-                        (32, 32, 1), 3)
+    model = build_model(
+        Model(arch="mobilenet_v2", filters=[8], dropout=0.0, weights="none", alpha=0.35), (32, 32, 1), 3
+    )
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 1)).astype(np.float32)
     heatmaps = explain.gradcam(model, images, np.array([0, 2]))
     assert heatmaps.shape == (2, 32, 32)

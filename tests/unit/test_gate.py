@@ -1,6 +1,7 @@
 """The gate's verdicts: pass, fail on value, fail on change, first run, missing metric."""
-from convpipe.ops.gate import judge, numbers, run_gate, table
+
 from convpipe.core.params import Rule
+from convpipe.ops.gate import judge, numbers, run_gate, table
 
 ACCURACY = Rule(min=0.97, max_drop=0.01)
 
@@ -49,8 +50,11 @@ def test_numbers_flattens_reports_and_skips_text():
 
 
 def test_table_lists_every_rule_with_its_verdict():
-    verdicts = run_gate({"test.accuracy": ACCURACY, "test.macro_f1": Rule(min=0.5)},
-                        current={"test.accuracy": 0.95, "test.macro_f1": 0.9}, baseline={"test.accuracy": 0.99})
+    verdicts = run_gate(
+        {"test.accuracy": ACCURACY, "test.macro_f1": Rule(min=0.5)},
+        current={"test.accuracy": 0.95, "test.macro_f1": 0.9},
+        baseline={"test.accuracy": 0.99},
+    )
     lines = table(verdicts).splitlines()
     assert lines[0].split() == ["metric", "baseline", "current", "delta", "threshold", "verdict"]
     assert "FAIL: below 0.97; dropped 0.04 > 0.01" in lines[1]

@@ -1,8 +1,9 @@
 """Gate rules relative to another metric of the same reports."""
+
 import pytest
 
-from convpipe.ops import gate
 from convpipe.core.params import ParamsError, Rule, parse
+from convpipe.ops import gate
 
 
 def test_max_below_passes_within_and_fails_beyond_the_reference():
@@ -28,9 +29,11 @@ def test_min_ratio():
 
 def test_missing_or_zero_reference_fails_with_its_name():
     assert gate.judge("a", Rule(relative_to="b", max_below=0.1), 1.0, None).failures == (
-        "b missing from the current reports",)
+        "b missing from the current reports",
+    )
     assert gate.judge("a", Rule(relative_to="b", max_ratio=2), 1.0, None, reference=0.0).failures == (
-        "b is 0, so no ratio",)
+        "b is 0, so no ratio",
+    )
 
 
 def test_run_gate_takes_the_reference_from_the_current_reports():
@@ -42,12 +45,15 @@ def test_run_gate_takes_the_reference_from_the_current_reports():
     assert verdict.threshold == ">= 0.9, >= export.keras.accuracy - 0.01"
 
 
-@pytest.mark.parametrize("rule, message", [
-    ({"relative_to": "export.keras.accuracy"}, "a rule needs at least one of"),
-    ({"min": 0.5, "relative_to": "export.keras.accuracy"}, "relative_to and max_below"),
-    ({"max_ratio": 0.3}, "relative_to and max_below"),
-    ({"relative_to": "x", "max_below": -0.1}, "greater than or equal to 0"),
-])
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        ({"relative_to": "export.keras.accuracy"}, "a rule needs at least one of"),
+        ({"min": 0.5, "relative_to": "export.keras.accuracy"}, "relative_to and max_below"),
+        ({"max_ratio": 0.3}, "relative_to and max_below"),
+        ({"relative_to": "x", "max_below": -0.1}, "greater than or equal to 0"),
+    ],
+)
 def test_incomplete_relative_rules_are_rejected_naming_the_key(rule, message):
     with pytest.raises(ParamsError, match=message) as raised:
         _parse_with_rule(rule)
@@ -67,6 +73,7 @@ def test_params_yaml_holds_the_relative_export_rules():
     import convpipe.core.params
 
     rules = convpipe.core.params.load_params().gate.rules
-    assert rules["export.tflite_int8.size_bytes"] == Rule(relative_to="export.tflite_float32.size_bytes",
-                                                          max_ratio=0.30)
+    assert rules["export.tflite_int8.size_bytes"] == Rule(
+        relative_to="export.tflite_float32.size_bytes", max_ratio=0.30
+    )
     assert rules["export.tflite_qat_int8.accuracy"].max_below == 0.01

@@ -157,7 +157,12 @@ def test_list_images_is_sorted_recursive_and_reports_skips(tmp_path):
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "x.jpg").write_bytes(b"x")
     images, skipped = list_images(tmp_path)
-    assert [p.relative_to(tmp_path).as_posix() for p in images] == ["a.jpeg", "b.JPG", "café_ñ_日本.png", "a/b/deep.jpg"]
+    assert [p.relative_to(tmp_path).as_posix() for p in images] == [
+        "a.jpeg",
+        "b.JPG",
+        "café_ñ_日本.png",
+        "a/b/deep.jpg",
+    ]
     assert skipped == [
         Skipped(str(tmp_path / name), reason)
         for name, reason in [

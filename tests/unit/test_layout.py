@@ -1,4 +1,5 @@
 """The library's one-way flow (docs/architecture.md): stages → convpipe groups → core, and no cycles."""
+
 import ast
 from graphlib import CycleError, TopologicalSorter
 

@@ -1,4 +1,5 @@
 """Metrics against values worked out by hand on six images, three classes, one never predicted."""
+
 import math
 
 import numpy as np
@@ -9,12 +10,16 @@ from convpipe.evaluate import metrics as evaluation
 NAMES = ["a", "b", "c"]
 LABELS = np.array([0, 0, 1, 1, 2, 2])
 # Predictions: a ✓(.72), b ✗(.55), b ✓(.83), b ✓(.74), a ✗(.62), b ✗(.45): class c is never predicted.
-PROBS = np.array([[0.72, 0.18, 0.10],
-                  [0.40, 0.55, 0.05],
-                  [0.12, 0.83, 0.05],
-                  [0.16, 0.74, 0.10],
-                  [0.62, 0.30, 0.08],
-                  [0.25, 0.45, 0.30]])
+PROBS = np.array(
+    [
+        [0.72, 0.18, 0.10],
+        [0.40, 0.55, 0.05],
+        [0.12, 0.83, 0.05],
+        [0.16, 0.74, 0.10],
+        [0.62, 0.30, 0.08],
+        [0.25, 0.45, 0.30],
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,8 @@ def test_top_k_only_when_there_are_more_classes_than_k(metrics):
 def test_calibration_bins_and_ece(metrics):
     bins = evaluation.calibration_bins(LABELS, PROBS, 10)
     assert [(row["bin_center"], row["count"], row["accuracy"]) for row in bins] == pytest.approx(
-        [(0.45, 1, 0.0), (0.55, 1, 0.0), (0.65, 1, 0.0), (0.75, 2, 1.0), (0.85, 1, 1.0)])
+        [(0.45, 1, 0.0), (0.55, 1, 0.0), (0.65, 1, 0.0), (0.75, 2, 1.0), (0.85, 1, 1.0)]
+    )
     assert bins[3]["confidence"] == pytest.approx((0.72 + 0.74) / 2)
     # |acc - conf| weighted by count: .45 + .55 + .62 + 2 × .27 + .17, over six images.
     assert metrics["ece"] == pytest.approx((0.45 + 0.55 + 0.62 + 2 * 0.27 + 0.17) / 6)
@@ -79,7 +85,11 @@ def test_confusion_counts_and_rows():
 
 
 def test_learning_curve_numbers_epochs_across_phases():
-    rows = evaluation.learning_curve_rows({"train": [{"epoch": 0, "loss": 2.0}, {"epoch": 1, "loss": 1.0}],
-                                           "finetune": [{"epoch": 0, "loss": 0.5}]})
-    assert [(r["epoch"], r["phase"], r["loss"]) for r in rows] == [(1, "train", 2.0), (2, "train", 1.0),
-                                                                  (3, "finetune", 0.5)]
+    rows = evaluation.learning_curve_rows(
+        {"train": [{"epoch": 0, "loss": 2.0}, {"epoch": 1, "loss": 1.0}], "finetune": [{"epoch": 0, "loss": 0.5}]}
+    )
+    assert [(r["epoch"], r["phase"], r["loss"]) for r in rows] == [
+        (1, "train", 2.0),
+        (2, "train", 1.0),
+        (3, "finetune", 0.5),
+    ]

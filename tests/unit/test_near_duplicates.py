@@ -1,5 +1,6 @@
 """Near-duplicate grouping: which copies of a photo are caught at the default threshold, no false groups
 among distinct photos, the block index finds exactly the close pairs, and groups never straddle splits."""
+
 import hashlib
 
 import numpy as np
@@ -60,7 +61,7 @@ def test_distinct_real_photos_form_no_groups(tmp_path):
     for name, pixels in PHOTOS.items():
         for top in range(0, pixels.shape[0] - 127, 128):
             for left in range(0, pixels.shape[1] - 127, 128):
-                tile = Image.fromarray(pixels[top:top + 128, left:left + 128])
+                tile = Image.fromarray(pixels[top : top + 128, left : left + 128])
                 files.append(save(tile, tmp_path / f"{name}-{top}-{left}.png"))
     assert len(files) == 30
     for kind in near_duplicates.HASHES:
@@ -73,8 +74,10 @@ def test_the_block_index_finds_exactly_the_pairs_within_the_distance():
     rng = np.random.default_rng(0)
     hashes = rng.integers(0, 2**63, 1500, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, 1500, dtype=np.uint64)
     # Plant near-copies: each of the first 300 hashes again with 0-8 random bits flipped.
-    flips = [np.bitwise_or.reduce(np.uint64(1) << rng.choice(64, k, replace=False).astype(np.uint64))
-             if k else np.uint64(0) for k in rng.integers(0, 9, 300)]
+    flips = [
+        np.bitwise_or.reduce(np.uint64(1) << rng.choice(64, k, replace=False).astype(np.uint64)) if k else np.uint64(0)
+        for k in rng.integers(0, 9, 300)
+    ]
     hashes = np.concatenate([hashes, hashes[:300] ^ np.array(flips, dtype=np.uint64)])
     bits = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
     for distance in (1, 4, 8):
@@ -91,8 +94,10 @@ def test_an_unreadable_image_has_no_hash_and_joins_no_group(tmp_path):
 
 
 def records(prefix: str, count: int, label: str = "a") -> list[split.Record]:
-    return [split.Record(f"{prefix}{i}.png", label, hashlib.sha256(f"{prefix}{i}".encode()).hexdigest())
-            for i in range(count)]
+    return [
+        split.Record(f"{prefix}{i}.png", label, hashlib.sha256(f"{prefix}{i}".encode()).hexdigest())
+        for i in range(count)
+    ]
 
 
 def where(splits) -> dict[str, str]:
@@ -101,7 +106,7 @@ def where(splits) -> dict[str, str]:
 
 def test_groups_never_straddle_splits_and_stay_put_as_data_grows():
     base = records("x", 300) + records("y", 300, "b")
-    groups = [base[i:i + 3] for i in range(0, 120, 3)] + [[base[200], base[450]]]  # one group spans two labels
+    groups = [base[i : i + 3] for i in range(0, 120, 3)] + [[base[200], base[450]]]  # one group spans two labels
     before = split.assign(base, 0.15, 0.15, 7, groups=groups)
     paths = [[r.path for r in g] for g in groups]
     ungrouped = where(split.assign(base, 0.15, 0.15, 7))

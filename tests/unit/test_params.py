@@ -1,4 +1,5 @@
 """params.yaml validation: every bad value is refused with the key's name."""
+
 import copy
 
 import pytest
@@ -26,23 +27,26 @@ def test_the_committed_params_are_valid():
     assert loaded.augment.flip == "none"  # digits are not flip-invariant
 
 
-@pytest.mark.parametrize("path, value, expected", [
-    ("train.learning_rate", -0.1, "train.learning_rate"),
-    ("train.learning_rate", "fast", "train.learning_rate"),
-    ("train.epochs", 0, "train.epochs"),
-    ("train.batch_size", 2.5, "train.batch_size"),
-    ("train.epochs", True, "train.epochs"),
-    ("data.image_size", [32], "data.image_size"),
-    ("data.image_size", [32, -1], "data.image_size"),
-    ("data.color_mode", "cmyk", "data.color_mode"),
-    ("data.source", "s3:bucket", "data.source"),
-    ("data.val_fraction", 1.5, "data.val_fraction"),
-    ("augment.flip", "diagonal", "augment.flip"),
-    ("model.arch", "transformer", "model.arch"),
-    ("finetune.unfreeze", "some", "finetune.unfreeze"),
-    ("export.formats", ["tflite_int8", "pickle"], "export.formats"),
-    ("seed", -1, "seed"),
-])
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        ("train.learning_rate", -0.1, "train.learning_rate"),
+        ("train.learning_rate", "fast", "train.learning_rate"),
+        ("train.epochs", 0, "train.epochs"),
+        ("train.batch_size", 2.5, "train.batch_size"),
+        ("train.epochs", True, "train.epochs"),
+        ("data.image_size", [32], "data.image_size"),
+        ("data.image_size", [32, -1], "data.image_size"),
+        ("data.color_mode", "cmyk", "data.color_mode"),
+        ("data.source", "s3:bucket", "data.source"),
+        ("data.val_fraction", 1.5, "data.val_fraction"),
+        ("augment.flip", "diagonal", "augment.flip"),
+        ("model.arch", "transformer", "model.arch"),
+        ("finetune.unfreeze", "some", "finetune.unfreeze"),
+        ("export.formats", ["tflite_int8", "pickle"], "export.formats"),
+        ("seed", -1, "seed"),
+    ],
+)
 def test_a_bad_value_names_its_key(path, value, expected):
     with pytest.raises(params.ParamsError, match=expected.replace(".", r"\.")):
         params.parse(with_change(path, value))

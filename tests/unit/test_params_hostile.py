@@ -1,4 +1,5 @@
 """Hostile params.yaml: every bad file or value is refused with a message naming the key or the file."""
+
 import copy
 import os
 import re
@@ -17,8 +18,28 @@ with open(ROOT / "params.yaml", encoding="utf-8") as handle:
 GOOD_TEXT = (ROOT / "params.yaml").read_text(encoding="utf-8")
 
 # Substituted for every leaf value in turn: each is either valid there or refused naming that key.
-HOSTILE = [None, -1, 0, 10**9, 10**100, -(10**100), 1e308, float("nan"), float("inf"), True, 0.5, "", "x" * 5000,
-           "../../etc", "/tmp", [], [100_000, 100_000], {}, {"a": 1}, "1e3"]
+HOSTILE = [
+    None,
+    -1,
+    0,
+    10**9,
+    10**100,
+    -(10**100),
+    1e308,
+    float("nan"),
+    float("inf"),
+    True,
+    0.5,
+    "",
+    "x" * 5000,
+    "../../etc",
+    "/tmp",
+    [],
+    [100_000, 100_000],
+    {},
+    {"a": 1},
+    "1e3",
+]
 
 
 def leaves(tree: dict, prefix: tuple = ()) -> list[tuple]:
@@ -52,22 +73,25 @@ def test_every_hostile_value_is_refused_by_key_or_accepted(keys):
             assert len(message) < 2000 and "\n" not in message
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("data.image_size", [100_000, 100_000], "less than or equal to 1024"),
-    ("data.image_size", [0, 0], "greater than or equal to 8"),
-    ("train.epochs", 10**9, "less than or equal to 1000"),
-    ("train.batch_size", 10**6, "less than or equal to 4096"),
-    ("train.batch_size", -64, "greater than 0"),
-    ("finetune.epochs", -1, "greater than or equal to 0"),
-    ("data.max_pixels", 10**12, "less than or equal to 1073741824"),
-    ("data.max_download_bytes", 0, "greater than 0"),
-    ("data.shard_size", 10**9, "less than or equal to 1000000"),
-    ("train.learning_rate", float("nan"), "finite number"),
-    ("gate.rules.test.accuracy.min", float("-inf"), "finite number"),
-    ("model.filters", [32] * 100, "at most 6 items"),
-    ("seed", "42", "valid integer"),
-    ("data.source", "url:ftp://example.com/a.zip", "http://, https:// or file://"),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("data.image_size", [100_000, 100_000], "less than or equal to 1024"),
+        ("data.image_size", [0, 0], "greater than or equal to 8"),
+        ("train.epochs", 10**9, "less than or equal to 1000"),
+        ("train.batch_size", 10**6, "less than or equal to 4096"),
+        ("train.batch_size", -64, "greater than 0"),
+        ("finetune.epochs", -1, "greater than or equal to 0"),
+        ("data.max_pixels", 10**12, "less than or equal to 1073741824"),
+        ("data.max_download_bytes", 0, "greater than 0"),
+        ("data.shard_size", 10**9, "less than or equal to 1000000"),
+        ("train.learning_rate", float("nan"), "finite number"),
+        ("gate.rules.test.accuracy.min", float("-inf"), "finite number"),
+        ("model.filters", [32] * 100, "at most 6 items"),
+        ("seed", "42", "valid integer"),
+        ("data.source", "url:ftp://example.com/a.zip", "http://, https:// or file://"),
+    ],
+)
 def test_huge_negative_and_escaping_values_are_refused_with_the_bound(key, value, expected):
     keys = tuple(key.split(".")) if not key.startswith("gate.rules.") else ("gate", "rules", "test.accuracy", "min")
     with pytest.raises(params.ParamsError) as caught:
@@ -76,7 +100,8 @@ def test_huge_negative_and_escaping_values_are_refused_with_the_bound(key, value
 
 
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
 
 # (file content, text the one-line message must hold); the path of the file is checked for all.
 FILES = {
@@ -86,13 +111,18 @@ FILES = {
     "a scalar": (b"42\n", "expected a mapping of sections, got int"),
     "syntax error": (b"seed: [1, 2\n", "not valid YAML"),
     "tab indentation": (b"seed: 1\n\tdata: 2\n", "not valid YAML"),
-    "python object tag": (b"seed: !!python/object/apply:os.system [echo hacked]\n", "could not determine a constructor"),
+    "python object tag": (
+        b"seed: !!python/object/apply:os.system [echo hacked]\n",
+        "could not determine a constructor",
+    ),
     "python name tag": (b"seed: !!python/name:os.system\n", "could not determine a constructor"),
     "unknown local tag": (b"seed: !include other.yaml\n", "could not determine a constructor"),
     "binary tag": (b"seed: !!binary aGVsbG8=\n" + GOOD_TEXT.split("\n", 1)[1].encode(), "seed"),
     "duplicate top key": (GOOD_TEXT.encode() + b"seed: 7\n", "duplicate key 'seed'"),
-    "duplicate nested key": (GOOD_TEXT.replace("  epochs: 25 ", "  epochs: 25\n  epochs: 1 ").encode(),
-                             "duplicate key 'epochs'"),
+    "duplicate nested key": (
+        GOOD_TEXT.replace("  epochs: 25 ", "  epochs: 25\n  epochs: 1 ").encode(),
+        "duplicate key 'epochs'",
+    ),
     "latin-1 bytes": (GOOD_TEXT.replace("# one seed", "# caf\u00e9 seed").encode("latin-1", "replace"), "not UTF-8"),
     "utf-16": (GOOD_TEXT.encode("utf-16"), "not UTF-8"),
     "NUL byte": (b"seed: 1\x00\n", "not valid YAML"),
@@ -103,10 +133,14 @@ FILES = {
     "number key": (GOOD_TEXT.encode() + b"1: 2\n", "1: Keys should be strings"),
     "unhashable key": (b"? [a, b]\n: 3\n", "found unhashable key"),
     "merge key into unknown section": (GOOD_TEXT.encode() + b"extra: {<<: {a: 1}}\n", "extra: unknown key"),
-    "merge key overriding a merged value": (GOOD_TEXT.replace("finetune:\n", "finetune: &ft\n").encode()
-                                            + b"gate2: {<<: *ft, epochs: 1}\n", "gate2: unknown key"),
-    "alias reuse of a whole section": (GOOD_TEXT.replace("finetune:\n", "finetune: &ft\n").encode()
-                                       + b"gate2: *ft\n", "gate2: unknown key"),
+    "merge key overriding a merged value": (
+        GOOD_TEXT.replace("finetune:\n", "finetune: &ft\n").encode() + b"gate2: {<<: *ft, epochs: 1}\n",
+        "gate2: unknown key",
+    ),
+    "alias reuse of a whole section": (
+        GOOD_TEXT.replace("finetune:\n", "finetune: &ft\n").encode() + b"gate2: *ft\n",
+        "gate2: unknown key",
+    ),
 }
 
 
@@ -146,17 +180,33 @@ def test_only_safe_yaml_loading_in_the_code():
     assert offenders == []
 
 
-@pytest.mark.parametrize("content, command, expected", ids=["python-tag", "huge-image-size", "not-utf8"], argvalues=[
-    (b"seed: !!python/object/apply:os.system [touch hacked]\n", ["-m", "stages.split"],
-     "split: error: params.yaml: not valid YAML: could not determine a constructor"),
-    (GOOD_TEXT.replace("image_size: [16, 16]", "image_size: [100000, 100000]").encode(), ["-m", "stages.preprocess"],
-     "preprocess: error: params.yaml: data.image_size.0: Input should be less than or equal to 1024"),
-    (b"\xff\xfe" + b"seed: 1\n", ["-m", "convpipe", "gate"], "convpipe gate: error: params.yaml: not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "content, command, expected",
+    ids=["python-tag", "huge-image-size", "not-utf8"],
+    argvalues=[
+        (
+            b"seed: !!python/object/apply:os.system [touch hacked]\n",
+            ["-m", "stages.split"],
+            "split: error: params.yaml: not valid YAML: could not determine a constructor",
+        ),
+        (
+            GOOD_TEXT.replace("image_size: [16, 16]", "image_size: [100000, 100000]").encode(),
+            ["-m", "stages.preprocess"],
+            "preprocess: error: params.yaml: data.image_size.0: Input should be less than or equal to 1024",
+        ),
+        (b"\xff\xfe" + b"seed: 1\n", ["-m", "convpipe", "gate"], "convpipe gate: error: params.yaml: not UTF-8 text"),
+    ],
+)
 def test_a_stage_or_command_refuses_bad_params_in_one_line(tmp_path, content, command, expected):
     (tmp_path / "params.yaml").write_bytes(content)
-    result = subprocess.run([sys.executable, *command], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode != 0
     assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "hacked").exists()

@@ -1,4 +1,5 @@
 """dvc.yaml's `vars: paths`: the one place stage outputs are named, refused when they leave the project."""
+
 import pytest
 import yaml
 

@@ -1,4 +1,5 @@
 """Every figure is written as a real PNG with something drawn on it."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -28,10 +29,15 @@ def data():
 
 
 def test_learning_curves(tmp_path):
-    history = evaluation.learning_curve_rows({
-        "train": [{"loss": 1 / (i + 1), "accuracy": i / 5, "val_loss": 1.1 / (i + 1), "val_accuracy": i / 6}
-                  for i in range(5)],
-        "finetune": [{"loss": 0.1, "accuracy": 0.9, "val_loss": 0.2, "val_accuracy": 0.8}] * 3})
+    history = evaluation.learning_curve_rows(
+        {
+            "train": [
+                {"loss": 1 / (i + 1), "accuracy": i / 5, "val_loss": 1.1 / (i + 1), "val_accuracy": i / 6}
+                for i in range(5)
+            ],
+            "finetune": [{"loss": 0.1, "accuracy": 0.9, "val_loss": 0.2, "val_accuracy": 0.8}] * 3,
+        }
+    )
     assert_drawn(plots.learning_curves(history, tmp_path / "curves.png"))
 
 

@@ -1,14 +1,15 @@
 """How predict finds an artifact's preprocessing, expands folders, ranks classes and streams (no real models here)."""
+
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from convpipe.export import description
-from convpipe.serve import predict
 from convpipe.data.decoder import Limits
+from convpipe.export import description
 from convpipe.export.runtimes import Artifact
+from convpipe.serve import predict
 from tests import dirty_images as dirty
 
 

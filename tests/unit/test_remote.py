@@ -1,4 +1,5 @@
 """The DVC remote check's messages, built from the exceptions botocore, s3fs and the OS raise."""
+
 import os
 import time
 
@@ -17,36 +18,47 @@ def raised(err: BaseException, cause: BaseException | None = None) -> BaseExcept
 
 
 def test_describe_names_the_remote_url_and_endpoint_without_secrets():
-    assert describe("storage", "s3://convpipe/dvc", "http://127.0.0.1:9000") == \
-        "remote 'storage' (s3://convpipe/dvc, endpoint http://127.0.0.1:9000)"
+    assert (
+        describe("storage", "s3://convpipe/dvc", "http://127.0.0.1:9000")
+        == "remote 'storage' (s3://convpipe/dvc, endpoint http://127.0.0.1:9000)"
+    )
     assert describe("shared", "/mnt/shared/dvc") == "remote 'shared' (/mnt/shared/dvc)"
     assert describe("web", "https://user:secret@host/dvc") == "remote 'web' (https://***@host/dvc)"
 
 
 def test_a_refused_key_says_credentials_with_status_code_and_an_s3_hint():
-    response = {"Error": {"Code": "SignatureDoesNotMatch", "Message": "bad signature"},
-                "ResponseMetadata": {"HTTPStatusCode": 403}}
-    err = raised(PermissionError("The request signature we calculated does not match"),
-                 ClientError(response, "ListObjectsV2"))
+    response = {
+        "Error": {"Code": "SignatureDoesNotMatch", "Message": "bad signature"},
+        "ResponseMetadata": {"HTTPStatusCode": 403},
+    }
+    err = raised(
+        PermissionError("The request signature we calculated does not match"), ClientError(response, "ListObjectsV2")
+    )
     assert explain(err, "storage", "s3") == (
         "credentials refused (403 SignatureDoesNotMatch: The request signature we calculated does not match) — "
-        "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or `dvc remote modify --local storage access_key_id …`")
+        "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or `dvc remote modify --local storage access_key_id …`"
+    )
 
 
 def test_a_refusal_from_another_kind_of_remote_gets_a_generic_hint():
-    assert explain(PermissionError("Forbidden"), "box", "ssh") == \
-        "credentials refused (403 Forbidden: Forbidden) — check its credentials (`dvc remote modify --local box …`)"
+    assert (
+        explain(PermissionError("Forbidden"), "box", "ssh")
+        == "credentials refused (403 Forbidden: Forbidden) — check its credentials (`dvc remote modify --local box …`)"
+    )
 
 
 def test_no_credentials_at_all():
     assert explain(raised(NoCredentialsError()), "storage", "s3").startswith("no credentials found — check AWS_")
 
 
-@pytest.mark.parametrize("err", [
-    EndpointConnectionError(endpoint_url="http://127.0.0.1:1/convpipe"),  # botocore's: no OSError
-    raised(OSError("session closed"), ConnectionRefusedError(111, "Connect call failed")),
-    TimeoutError("no answer within 5 s"),
-])
+@pytest.mark.parametrize(
+    "err",
+    [
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:1/convpipe"),  # botocore's: no OSError
+        raised(OSError("session closed"), ConnectionRefusedError(111, "Connect call failed")),
+        TimeoutError("no answer within 5 s"),
+    ],
+)
 def test_connection_failures_ask_whether_the_endpoint_is_up(err):
     message = explain(err, "storage", "s3")
     assert message.startswith("cannot connect: ") and message.endswith(" — is the endpoint up?"), message
@@ -54,9 +66,11 @@ def test_connection_failures_ask_whether_the_endpoint_is_up(err):
 
 
 def test_a_missing_bucket_says_how_to_fix_the_url():
-    assert explain(FileNotFoundError("The specified bucket does not exist"), "storage", "s3") == \
-        "The specified bucket does not exist — create the bucket or folder, or fix the URL " \
+    assert (
+        explain(FileNotFoundError("The specified bucket does not exist"), "storage", "s3")
+        == "The specified bucket does not exist — create the bucket or folder, or fix the URL "
         "(`dvc remote modify storage url …`)"
+    )
 
 
 def test_anything_else_keeps_its_type_and_first_line():

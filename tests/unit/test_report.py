@@ -1,25 +1,57 @@
 """report.md from small report dicts: the numbers, the data summary, both phases and the export table."""
+
 from convpipe.evaluate import report
 
-PER_CLASS = {"0": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2},
-             "1": {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1}}
-SPLIT = {"accuracy": 0.6667, "loss": 0.5, "macro_f1": 0.6667, "weighted_f1": 0.6667, "top_3_accuracy": 1.0,
-         "ece": 0.125, "per_class": PER_CLASS}
+PER_CLASS = {
+    "0": {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2},
+    "1": {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1},
+}
+SPLIT = {
+    "accuracy": 0.6667,
+    "loss": 0.5,
+    "macro_f1": 0.6667,
+    "weighted_f1": 0.6667,
+    "top_3_accuracy": 1.0,
+    "ece": 0.125,
+    "per_class": PER_CLASS,
+}
 METRICS = {"test": SPLIT, "val": {**SPLIT, "accuracy": 0.75}}
-DATA = {"class_counts": {"train": {"0": 5, "1": 7, "total": 12}, "val": {"0": 1, "1": 1, "total": 2},
-                         "test": {"0": 2, "1": 1, "total": 3}},
-        "skipped": [{"path": "raw/0/bad.png", "reason": "truncated file"}], "notes": []}
-EXPORT = {"tflite_int8": {"accuracy": 0.66, "agreement": 0.98, "max_abs_diff": 0.02, "latency_ms": 0.1,
-                          "latency_p95_ms": 0.2, "size_bytes": 2048, "gzip_bytes": 1024,
-                          "runtime": "LiteRT"}}
-CURVE = [{"epoch": "1", "phase": "train", "accuracy": "0.5", "val_accuracy": "0.6", "val_loss": "0.9"},
-         {"epoch": "2", "phase": "train", "accuracy": "0.7", "val_accuracy": "0.8", "val_loss": "0.4"},
-         {"epoch": "3", "phase": "finetune", "accuracy": "0.8", "val_accuracy": "0.85", "val_loss": "0.3"}]
+DATA = {
+    "class_counts": {
+        "train": {"0": 5, "1": 7, "total": 12},
+        "val": {"0": 1, "1": 1, "total": 2},
+        "test": {"0": 2, "1": 1, "total": 3},
+    },
+    "skipped": [{"path": "raw/0/bad.png", "reason": "truncated file"}],
+    "notes": [],
+}
+EXPORT = {
+    "tflite_int8": {
+        "accuracy": 0.66,
+        "agreement": 0.98,
+        "max_abs_diff": 0.02,
+        "latency_ms": 0.1,
+        "latency_p95_ms": 0.2,
+        "size_bytes": 2048,
+        "gzip_bytes": 1024,
+        "runtime": "LiteRT",
+    }
+}
+CURVE = [
+    {"epoch": "1", "phase": "train", "accuracy": "0.5", "val_accuracy": "0.6", "val_loss": "0.9"},
+    {"epoch": "2", "phase": "train", "accuracy": "0.7", "val_accuracy": "0.8", "val_loss": "0.4"},
+    {"epoch": "3", "phase": "finetune", "accuracy": "0.8", "val_accuracy": "0.85", "val_loss": "0.3"},
+]
 
 
 def render(**changes):
-    args = {"metrics": METRICS, "data": DATA, "export": EXPORT, "curve": CURVE,
-            "figures": ["confusion_matrix.png", "learning_curves.png", "extra_view.png"]}
+    args = {
+        "metrics": METRICS,
+        "data": DATA,
+        "export": EXPORT,
+        "curve": CURVE,
+        "figures": ["confusion_matrix.png", "learning_curves.png", "extra_view.png"],
+    }
     return report.render(**{**args, **changes})
 
 
@@ -37,8 +69,11 @@ def test_headline_data_phases_and_export():
 def test_links_only_the_figures_that_exist_known_ones_first():
     page = render()
     links = [line for line in page.splitlines() if line.startswith("![")]
-    assert links == ["![learning curves](figures/learning_curves.png)",
-                     "![confusion_matrix](figures/confusion_matrix.png)", "![extra_view](figures/extra_view.png)"]
+    assert links == [
+        "![learning curves](figures/learning_curves.png)",
+        "![confusion_matrix](figures/confusion_matrix.png)",
+        "![extra_view](figures/extra_view.png)",
+    ]
     assert "gradcam" not in page
 
 
@@ -55,16 +90,33 @@ def test_tables_are_well_formed():
 
 
 def test_without_export_or_top_k():
-    page = render(export=None, metrics={k: {kk: vv for kk, vv in v.items() if kk != "top_3_accuracy"}
-                                         for k, v in METRICS.items()})
+    page = render(
+        export=None, metrics={k: {kk: vv for kk, vv in v.items() if kk != "top_3_accuracy"} for k, v in METRICS.items()}
+    )
     assert "No export.json yet" in page and "top-3" not in page
 
 
 def test_near_duplicates_and_retrieval_are_reported():
-    near = {"hash": "phash", "distance": 8, "groups": 3, "images_in_groups": 7, "groups_with_two_labels": 1,
-            "crossed_splits_before_grouping": 2, "crossed_splits_after_grouping": 0, "listed": []}
-    scores = {"k": 10, "precision_at_k": 0.97, "map_at_k": 0.96, "knn_accuracy": 0.99, "softmax_accuracy": 0.995,
-              "index": "exact", "indexed_images": 12, "queries": 3}
+    near = {
+        "hash": "phash",
+        "distance": 8,
+        "groups": 3,
+        "images_in_groups": 7,
+        "groups_with_two_labels": 1,
+        "crossed_splits_before_grouping": 2,
+        "crossed_splits_after_grouping": 0,
+        "listed": [],
+    }
+    scores = {
+        "k": 10,
+        "precision_at_k": 0.97,
+        "map_at_k": 0.96,
+        "knn_accuracy": 0.99,
+        "softmax_accuracy": 0.995,
+        "index": "exact",
+        "indexed_images": 12,
+        "queries": 3,
+    }
     page = render(data={**DATA, "near_duplicates": near}, metrics={**METRICS, "test": {**SPLIT, "retrieval": scores}})
     assert "**3** group(s) of 7 images, each kept in one split; 2 would have straddled splits" in page
     assert ", 1 hold images of two labels" in page and "![near-duplicate groups](near_duplicates.png)" in page

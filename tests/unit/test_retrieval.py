@@ -1,4 +1,5 @@
 """The embedding index: exact and HNSW agree, save/load round trip, and the retrieval metrics by hand."""
+
 import numpy as np
 import pytest
 
@@ -60,7 +61,9 @@ def test_knn_ties_go_to_the_larger_summed_similarity():
 
 
 def test_missing_neighbours_count_as_not_relevant():
-    loaded = retrieval.SearchIndex(retrieval.build(clustered(3), exact_max=10), ["p0", "p1", "p2"], ["a", "b", "b"], {"kind": "hnsw"})
+    loaded = retrieval.SearchIndex(
+        retrieval.build(clustered(3), exact_max=10), ["p0", "p1", "p2"], ["a", "b", "b"], {"kind": "hnsw"}
+    )
     scores = retrieval.query_metrics(loaded, ["b"], np.array([[0.9, 0.8, -np.inf]]), np.array([[1, 2, -1]]))
     assert scores["precision_at_k"] == pytest.approx(2 / 3) and scores["map_at_k"] == pytest.approx(1.0)
     assert scores["knn_accuracy"] == 1.0

@@ -1,4 +1,5 @@
 """Artifact sizes and the int8 (de)quantization used to feed integer TFLite models."""
+
 import gzip
 
 import numpy as np
@@ -29,4 +30,7 @@ def test_quality_against_the_reference():
     reference = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     probabilities = np.array([[0.8, 0.2], [0.7, 0.3], [0.6, 0.4]])
     assert measure.quality(probabilities, np.array([0, 1, 1]), reference) == {
-        "accuracy": 1 / 3, "agreement": 2 / 3, "max_abs_diff": 0.5}
+        "accuracy": 1 / 3,
+        "agreement": 2 / 3,
+        "max_abs_diff": 0.5,
+    }

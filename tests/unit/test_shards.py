@@ -1,4 +1,5 @@
 """TFRecord shards: decoding keeps order across worker windows; reading is the same cached or not."""
+
 import json
 
 import numpy as np
@@ -22,8 +23,12 @@ def prepare(tmp_path, count=70):
     out = tmp_path / "prepared"
     out.mkdir()
     summary = shards.write_split(images, ["even", "odd"], out, "train", 25, "grayscale", 10_000, (4, 4), workers=1)
-    meta = {"class_names": ["even", "odd"], "image_size": [4, 4], "channels": 1,
-            "counts": {"train": {**summary.counts, "total": count}}}
+    meta = {
+        "class_names": ["even", "odd"],
+        "image_size": [4, 4],
+        "channels": 1,
+        "counts": {"train": {**summary.counts, "total": count}},
+    }
     (out / shards.META_FILE).write_text(json.dumps(meta))
     return out
 

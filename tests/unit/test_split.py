@@ -1,4 +1,5 @@
 """The split: deterministic, stratified, stable as data grows, and free of duplicate leakage."""
+
 from collections import Counter
 
 import numpy as np

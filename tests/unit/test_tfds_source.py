@@ -59,14 +59,18 @@ def test_tf_flowers_class_names_and_rgb(tmp_path):
 
 
 def test_dataset_without_class_label_is_refused(tmp_path):
-    with mock_tfds("coco_captions", tmp_path / "tfds", {"train": 1}, num_examples=1), pytest.raises(
-        ValueError, match="coco_captions: needs exactly one Image and one ClassLabel feature; its features are"
+    with (
+        mock_tfds("coco_captions", tmp_path / "tfds", {"train": 1}, num_examples=1),
+        pytest.raises(
+            ValueError, match="coco_captions: needs exactly one Image and one ClassLabel feature; its features are"
+        ),
     ):
         export_tfds("coco_captions", tmp_path / "raw", str(tmp_path / "tfds"), False, None)
 
 
 def test_unknown_splits_cannot_be_kept(tmp_path):
-    with mock_tfds("mnist", tmp_path / "tfds", {"train": 2, "extra": 2}, num_examples=2), pytest.raises(
-        ValueError, match=r"mnist: splits \['extra'\] are not train, validation or test"
+    with (
+        mock_tfds("mnist", tmp_path / "tfds", {"train": 2, "extra": 2}, num_examples=2),
+        pytest.raises(ValueError, match=r"mnist: splits \['extra'\] are not train, validation or test"),
     ):
         export_tfds("mnist", tmp_path / "raw", str(tmp_path / "tfds"), True, None)

@@ -1,4 +1,5 @@
 """TFMOT wrapping refuses what it cannot handle by naming the layer, and leaves the source model alone."""
+
 import numpy as np
 import pytest
 import tensorflow as tf

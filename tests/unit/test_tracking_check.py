@@ -1,4 +1,5 @@
 """The tracking store's pre-flight check and URI redaction, against a tiny local HTTP server and folders."""
+
 import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +14,7 @@ from tests.servers import free_port
 @pytest.fixture(scope="module")
 def health_server():
     """An HTTP server whose /health answers with the status code the path's first part names."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             self.send_response(int(self.path.strip("/").split("/")[0]))

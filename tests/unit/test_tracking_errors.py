@@ -1,4 +1,5 @@
 """A stage's MLflow failures: transport and server errors become one line naming the tracking URI; bugs do not."""
+
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,5 @@
 """Fitting: class weights, best-weights restore, determinism, resume after SIGKILL, two real workers."""
+
 import json
 import os
 import shutil
@@ -55,9 +56,13 @@ def test_same_seed_same_run_and_best_weights_restored(tmp_path):
 
 
 def run_worker(config: dict, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.fit_worker", json.dumps(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": ".", **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.fit_worker", json.dumps(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ".", **(env or {})},
+    )
 
 
 def result(process: subprocess.Popen, timeout: int = 300) -> dict:
@@ -100,13 +105,16 @@ def train_on_two_workers(config: dict, attempts: int = 2) -> list[dict]:
     service's heartbeat deadline (TensorFlow then aborts the cluster); that alone earns one more attempt."""
     for attempt in range(attempts):
         cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-        workers = [run_worker(config, {"TF_CONFIG": json.dumps({"cluster": cluster,
-                                                                "task": {"type": "worker", "index": i}})})
-                   for i in range(2)]
+        workers = [
+            run_worker(config, {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+            for i in range(2)
+        ]
         outputs = [worker.communicate(timeout=300) for worker in workers]
         if all(worker.returncode == 0 for worker in workers):
-            return [json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
-                    for out, _ in outputs]
+            return [
+                json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
+                for out, _ in outputs
+            ]
         errors = "\n".join(err[-3000:] for _, err in outputs)
         if "stopped sending heartbeats" not in errors or attempt == attempts - 1:
             raise AssertionError(errors)
@@ -116,8 +124,12 @@ def train_on_two_workers(config: dict, attempts: int = 2) -> list[dict]:
 
 @pytest.mark.slow
 def test_two_workers_train_one_model(tmp_path):
-    config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 2,
-              "distribute": "multi_worker"}
+    config = {
+        "out": str(tmp_path / "out"),
+        "backup": str(tmp_path / "backup"),
+        "epochs": 2,
+        "distribute": "multi_worker",
+    }
     chief, other = train_on_two_workers(config)
     assert chief["replicas"] == other["replicas"] == 2
     # Synchronous all-reduce: both workers end training with the same weights and the same history.

@@ -4,9 +4,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests import project as project_copy
 
 
+@pytest.mark.slow  # generates images and runs three stages
 def test_scale_section_measures_the_preprocess_stage(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
@@ -42,3 +45,15 @@ def test_outside_a_project_it_says_where_it_looked(tmp_path):
     )
     assert result.returncode == 2
     assert f"{tmp_path}: no dvc.yaml here" in result.stderr
+
+
+@pytest.mark.slow  # trains the default model three times over, on the shared built project
+def test_input_and_inference_sections_on_a_built_project(copy_of_built):
+    from convpipe.bench.inference import inference
+    from convpipe.bench.input_pipeline import efficiency
+
+    figures = efficiency(copy_of_built)
+    assert figures["train_images"] > 0 and figures["pipeline_images_per_s"] > 0 and figures["efficiency"] > 0
+    table = inference(copy_of_built, runs=3)
+    assert {"keras", "tflite_int8", "onnx"} <= set(table)
+    assert all(row["p50_ms"] > 0 and row["batch32_images_per_s"] > 0 for row in table.values())

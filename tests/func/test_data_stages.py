@@ -52,6 +52,7 @@ def dirty_run(tmp_path_factory):
     return repo, expected
 
 
+@pytest.mark.slow  # `dvc repro` of the data stages on a dirty folder
 def test_every_file_left_out_is_reported_with_its_reason(dirty_run):
     repo, expected = dirty_run
     reasons = {Path(s["path"]).name: s["reason"] for s in data_report(repo)["skipped"]}
@@ -70,6 +71,7 @@ def test_every_file_left_out_is_reported_with_its_reason(dirty_run):
     assert kept == expected["kept"] - 3 + 1  # +1: which_is_it.jpg was an extra file
 
 
+@pytest.mark.slow  # `dvc repro` of the data stages on a dirty folder
 def test_decodable_oddities_are_kept_with_notes(dirty_run):
     repo, _ = dirty_run
     notes = {Path(n["path"]).name: n["reason"] for n in data_report(repo)["notes"]}
@@ -83,6 +85,7 @@ def test_decodable_oddities_are_kept_with_notes(dirty_run):
     )
 
 
+@pytest.mark.slow  # `dvc repro` of the data stages on a dirty folder
 def test_the_split_of_a_folder_has_no_leaks(dirty_run):
     repo, _ = dirty_run
     splits = {s: manifest_paths(repo, s) for s in ("train", "val", "test")}
@@ -94,6 +97,7 @@ def test_the_split_of_a_folder_has_no_leaks(dirty_run):
     assert not (hashes["train"] & hashes["test"]) and not (hashes["val"] & hashes["test"])
 
 
+@pytest.mark.slow  # `dvc repro` of the data stages on an archive
 def test_a_zip_archive_with_its_own_train_and_val_is_honoured(tmp_path):
     photos = tmp_path / "photos"
     for split, count in (("train", 8), ("val", 3)):
@@ -116,6 +120,7 @@ def test_a_zip_archive_with_its_own_train_and_val_is_honoured(tmp_path):
     assert all("/val-" in p for p in manifest_paths(repo, "val"))
 
 
+@pytest.mark.slow  # `dvc repro` of the data stages on an archive
 def test_a_wrong_sha256_stops_before_anything_is_extracted(tmp_path):
     archive = tmp_path / "photos.zip"
     with zipfile.ZipFile(archive, "w") as zipped:

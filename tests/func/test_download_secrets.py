@@ -12,6 +12,8 @@ from PIL import Image
 
 from tests import project as project_copy
 
+pytestmark = pytest.mark.slow  # starts an HTTP server and runs the download stage
+
 SECRET = "s3cret-pa55"
 
 

@@ -10,6 +10,8 @@ import yaml
 
 from tests import project as project_copy
 
+pytestmark = pytest.mark.slow  # the whole DAG (built once per session, shared)
+
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = project_copy.STAGES
 

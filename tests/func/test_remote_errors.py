@@ -15,6 +15,8 @@ import pytest
 from tests import servers
 from tests.project import ROOT, clean_env, run
 
+pytestmark = pytest.mark.slow  # starts an S3 server; ops/remote's logic has unit tests
+
 BUCKET = "convpipe"
 
 

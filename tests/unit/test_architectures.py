@@ -64,8 +64,8 @@ def test_large_bases_build_and_predict(arch, channels):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
 
 
-# Bases of 20M+ parameters take a minute to save, load and wrap; the others show the same builder works.
-LARGE = {"xception", "resnet50"}
+# Large networks take from 20 s to a minute to save, load and wrap; the others show the same builders work.
+LARGE = {"xception", "resnet50", "efficientnet_b0", "resnet34"}
 
 
 @pytest.mark.parametrize(

@@ -67,3 +67,13 @@ def test_missing_neighbours_count_as_not_relevant():
     scores = retrieval.query_metrics(loaded, ["b"], np.array([[0.9, 0.8, -np.inf]]), np.array([[1, 2, -1]]))
     assert scores["precision_at_k"] == pytest.approx(2 / 3) and scores["map_at_k"] == pytest.approx(1.0)
     assert scores["knn_accuracy"] == 1.0
+
+
+def test_the_index_benchmark_times_both_kinds_and_measures_recall():
+    from convpipe.bench.retrieval import benchmark
+
+    figures = benchmark(sizes=(400,), dim=8, queries=20, k=5)
+    row = figures["sizes"][400]
+    assert set(row) == {"exact", "hnsw"}
+    assert row["exact"]["recall_at_5"] == 1.0 and 0.5 <= row["hnsw"]["recall_at_5"] <= 1.0
+    assert all(measured["build_s"] >= 0 for measured in row.values())

@@ -78,12 +78,18 @@ def save(out_dir: Path, index: faiss.Index, paths: list[str], labels: list[str],
         json.dump({"kind": kind(index), "dimensions": index.d, "count": index.ntotal, **info}, handle, indent=2)
 
 
-def load(index_dir: Path) -> SearchIndex:
-    """What save() wrote, with a message naming the missing file."""
+def require(index_dir: Path | str) -> Path:
+    """`index_dir` once it holds every file save() writes; FileNotFoundError naming the first missing one."""
     index_dir = Path(index_dir)
     for name in (INDEX_FILE, ITEMS_FILE, INFO_FILE):
         if not (index_dir / name).is_file():
             raise FileNotFoundError(f"{index_dir / name}: not found (run the index stage: dvc repro index)")
+    return index_dir
+
+
+def load(index_dir: Path) -> SearchIndex:
+    """What save() wrote, with a message naming a missing or unreadable file."""
+    index_dir = require(index_dir)
     try:
         with open(index_dir / ITEMS_FILE, newline="", encoding="utf-8") as handle:
             rows = [(row["path"], row["label"]) for row in csv.DictReader(handle)]

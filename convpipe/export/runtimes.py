@@ -86,8 +86,11 @@ LOADERS: dict[str, Callable[[Path], Artifact]] = {
 SUFFIXES = {".keras": "keras"} | {Path(f.file).suffix: f.runtime for f in FORMATS.values() if Path(f.file).suffix}
 
 
-def runtime_of(path: Path) -> str:
+def runtime_of(path: Path | str) -> str:
     """The LOADERS key for the artifact at `path`, from its file type."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such model artifact")
     if path.is_dir() and (path / "saved_model.pb").exists():
         return "savedmodel"
     if path.is_file() and path.suffix in SUFFIXES:
@@ -98,8 +101,6 @@ def runtime_of(path: Path) -> str:
 def load(path: Path | str) -> Artifact:
     """Load an artifact by its file type; one ValueError naming the file when the runtime cannot read it."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model artifact")
     runtime = runtime_of(path)
     if runtime == "keras":  # model/saved.py screens the file and words its own errors
         return LOADERS[runtime](path)

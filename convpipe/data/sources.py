@@ -31,7 +31,8 @@ def materialise(data, raw_dir: Path) -> dict[str, int]:
     else:  # url, checked by the params schema
         archive = archives.download(where, CACHE_DIR / "downloads", data.sha256, data.max_download_bytes)
         extracted = CACHE_DIR / "extracted" / archive.name
-        root = archives.single_root(extracted) if extracted.exists() else archives.extract(archive, extracted)
+        bounds = archives.Bounds(data.max_extract_bytes, data.max_compression_ratio)
+        root = archives.single_root(extracted) if extracted.exists() else archives.extract(archive, extracted, bounds)
         skipped = folder_source.copy_tree(folder_source.find_layout(root), raw_dir)
         counts = _count(raw_dir)
     layout.write_download_report(

@@ -18,11 +18,18 @@ def findings(n: int = 12) -> figures.Findings:
     labels = np.arange(n) % 3
     probabilities = rng.dirichlet(np.ones(3), n)
     test = figures.Scored(images, labels, probabilities)
-    history = metrics.learning_curve_rows({"train": [{"epoch": 0.0, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1,
-                                                      "val_accuracy": 0.4}], "finetune": []})
-    return figures.Findings(test, NAMES, metrics.precision_recall_curves(labels, probabilities, NAMES),
-                            metrics.calibration_bins(labels, probabilities, 5), 0.1, history,
-                            rng.normal(size=(n, 2)))
+    history = metrics.learning_curve_rows(
+        {"train": [{"epoch": 0.0, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4}], "finetune": []}
+    )
+    return figures.Findings(
+        test,
+        NAMES,
+        metrics.precision_recall_curves(labels, probabilities, NAMES),
+        metrics.calibration_bins(labels, probabilities, 5),
+        0.1,
+        history,
+        rng.normal(size=(n, 2)),
+    )
 
 
 def test_scored_predicts_the_most_probable_class_and_captions_it():
@@ -40,7 +47,15 @@ def test_plot_data_and_every_figure_are_written(tmp_path):
     settings = Evaluate(batch_size=8, calibration_bins=5, worst_images=4, gradcam_images=3)
     figures.draw_figures(tmp_path / "figures", model, found, settings)
     drawn = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
-    assert drawn == ["confusion_matrix.png", "filters.png", "gradcam.png", "learning_curves.png",
-                     "misclassified.png", "precision_recall.png", "reliability.png", "tsne.png"]
+    assert drawn == [
+        "confusion_matrix.png",
+        "filters.png",
+        "gradcam.png",
+        "learning_curves.png",
+        "misclassified.png",
+        "precision_recall.png",
+        "reliability.png",
+        "tsne.png",
+    ]
     with Image.open(tmp_path / "figures" / "gradcam.png") as image:
         assert min(image.size) > 100

@@ -129,6 +129,8 @@ FILES = {
     "billion laughs": (BILLION_LAUGHS.encode(), "more than 10000 values once anchors and aliases are expanded"),
     "deep nesting": (b"seed: " + b"[" * 600 + b"]" * 600 + b"\n", "nested too deeply"),
     "nesting within the recursion limit": (b"seed: " + b"[" * 40 + b"]" * 40 + b"\n", "nested too deeply"),
+    "5,000-deep nesting": (b"seed: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
+    "1,200-deep block nesting": ("".join(f"{' ' * i}k:\n" for i in range(1200)).encode(), "nested too deeply"),
     "huge file": (b"# " + b"x" * (2**20) + b"\n", "larger than 1048576 bytes"),
     "number key": (GOOD_TEXT.encode() + b"1: 2\n", "1: Keys should be strings"),
     "unhashable key": (b"? [a, b]\n: 3\n", "found unhashable key"),

@@ -144,8 +144,8 @@ def netrc_login(host: str | None) -> tuple[str, str] | None:
         return None
     try:
         entry = netrc.netrc(path).authenticators(host)
-    except netrc.NetrcParseError as err:  # its message names the file and line, never a password
-        raise ValueError(f"netrc: {err}") from None
+    except netrc.NetrcParseError as err:  # its own message may quote a token of the file: a password, say
+        raise ValueError(f"{path}: not a netrc file this downloader can read (line {err.lineno})") from None
     return (entry[0], entry[2] or "") if entry else None
 
 

@@ -30,7 +30,7 @@ MAX_NAME_BYTES = 150
 
 @dataclass(frozen=True)
 class Renamed:
-    """A file stored under another name than its own, and why."""
+    """A file stored under another name than its own: its name is not UTF-8, or too long to store."""
 
     path: str  # the original, with bytes that are not UTF-8 shown as \xNN
     stored_as: str  # relative to the raw folder

@@ -281,3 +281,11 @@ def test_a_tar_past_the_total_bound_is_refused_naming_the_member(tmp_path):
     ):
         extract(archive, tmp_path / "out", Bounds(max_bytes=5000, max_ratio=10**5))
     assert extract(archive, tmp_path / "out", Bounds(max_bytes=8000, max_ratio=10**5)) == tmp_path / "out" / "pets"
+
+
+def test_a_broken_netrc_is_named_without_quoting_it(tmp_path, monkeypatch):
+    (tmp_path / "netrc").write_text("machine 127.0.0.1 login alice passwd s3cret\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    with pytest.raises(ValueError) as refused:
+        download("http://127.0.0.1:9/pets.zip", tmp_path / "cache", None)
+    assert str(refused.value) == f"{tmp_path / 'netrc'}: not a netrc file this downloader can read (line 1)"

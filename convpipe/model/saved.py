@@ -74,7 +74,9 @@ def screen(path: Path) -> None:
     """Raise ModelRefused unless `path` is a bounded .keras zip whose config calls nothing but PURE_OPS."""
     reasons = refusals(read_config(path))
     if reasons:
-        raise ModelRefused(f"{path}: refused: it holds {'; '.join(reasons)}; models are loaded in Keras safe mode")
+        raise ModelRefused(
+            f"{path}: refused: it holds {'; '.join(reasons)}; a model may hold Keras layers and pure math only"
+        )
 
 
 def read_config(path: Path) -> object:
@@ -116,20 +118,21 @@ def refusals(config: object) -> list[str]:
 
 
 def _node_refusals(node: dict) -> list[str]:
-    kind, settings = node.get("class_name"), node.get("config")
+    kind, settings, module = node.get("class_name"), node.get("config"), node.get("module")
     settings = settings if isinstance(settings, dict) else {}
-    module = node.get("module")
+    if not isinstance(kind, str | None) or not isinstance(module, str | None):
+        return ["an object whose class or module is not a name"]
     found = []
     # A serialized object names its class and module; Keras imports the module. (A Lambda layer's settings
     # also hold a "module", of its Python code, which the Lambda refusal covers.)
-    if kind is not None and module not in (None, "builtins") and str(module).split(".")[0] not in KERAS_MODULES:
+    if kind is not None and module not in (None, "builtins") and module.split(".")[0] not in KERAS_MODULES:
         found.append(f"an object from module {module!r}, which Keras would import")
     if kind in REFUSED_LAYERS:
         found.append(REFUSED_LAYERS[kind])
     if kind == "__function__" and module not in FUNCTION_MODULES:
         found.append(f"a reference to the function {module}.{node.get('config')}, not an activation, loss or metric")
-    if kind in OP_LAYERS and settings.get("function") not in PURE_OPS:
-        function = settings.get("function")
+    function = settings.get("function")
+    if kind in OP_LAYERS and not (isinstance(function, str) and function in PURE_OPS):
         found.append(f"a {kind} layer calling tf.{function}, not one of the pure math functions allowed")
     found += [
         f"a {kind} layer reading its {key} from a file" for key in FILE_SETTINGS if isinstance(settings.get(key), str)

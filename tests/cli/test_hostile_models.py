@@ -147,6 +147,8 @@ def node(class_name, module="keras.layers", **config):
         (node("__function__", "keras.utils"), "a reference to the function keras.utils."),
         (node("StringLookup", vocabulary="/etc/passwd"), "a StringLookup layer reading its vocabulary from a file"),
         ({"layers": [node("Lambda", function={"class_name": "__lambda__"})]}, "Python code (a Lambda layer)"),
+        (node("TFOpLambda", function=["io.read_file"]), "calling tf.['io.read_file']"),
+        ({"class_name": ["Dense"], "config": {}}, "an object whose class or module is not a name"),
     ],
 )
 def test_config_refusals(config, reason):

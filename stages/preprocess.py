@@ -2,7 +2,8 @@
 
 Reads params: data (color_mode, image_size, max_pixels, shard_size), tracking. Writes: paths.prepared
 (shards, meta.json) and paths.reports/data.json (class counts per split, every skipped file with its
-reason, and the split stage's near-duplicate groups).
+reason, files stored under another name, and the split stage's near-duplicate groups). Fails when a class has no
+decodable training image.
 """
 
 import json
@@ -17,6 +18,16 @@ from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
 from convpipe.data import shards, split
 from convpipe.data.images import CHANNELS
+
+
+def require_train_images(train_counts: dict[str, int], report) -> None:
+    """Stop before training when a class has no decodable training image (its files were all rejected)."""
+    empty = sorted(label for label, count in train_counts.items() if count == 0)
+    if empty:
+        raise ValueError(
+            f"class(es) {', '.join(map(repr, empty))} have no decodable image in the train split (every file was "
+            f"skipped; the reasons are in {report}); fix or remove the class folder"
+        )
 
 
 def main() -> None:
@@ -57,9 +68,11 @@ def main() -> None:
             "skipped": split_summary["skipped"] + [asdict(s) for s in sum((s.skipped for s in summaries.values()), [])],
             "notes": [asdict(n) for n in sum((s.notes for s in summaries.values()), [])],
             "near_duplicates": split_summary.get("near_duplicates"),
+            "renamed": split_summary.get("renamed", []),
         }
         with atomic_file(paths.reports / "data.json") as handle:
             json.dump(report, handle, indent=2)
+        require_train_images(summaries["train"].counts, paths.reports / "data.json")
         run.log_metrics(
             {**{f"{name}_images": c["total"] for name, c in counts.items()}, "skipped_files": len(report["skipped"])}
         )

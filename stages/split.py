@@ -25,6 +25,7 @@ from convpipe.evaluate import plots
 GROUPS_LISTED = 200  # groups listed by path in summary.json (largest first); all are counted
 GROUPS_DRAWN = 6  # groups drawn, largest first
 IMAGES_DRAWN = 6  # members drawn per group
+THUMBNAIL_SIDE = 160  # pixels, the longer side of each image drawn (a 9000² GIF is decoded, then shrunk at once)
 
 
 def find_groups(unique: list[split.Record], kind: str, distance: int, max_pixels: int) -> list[near_duplicates.Group]:
@@ -46,7 +47,7 @@ def draw(listed: list[dict], max_pixels: int, path: Path) -> None:
     for entry in listed[:GROUPS_DRAWN]:
         rows.append(
             [
-                np.asarray(load_image(Path(p), "rgb", max_pixels)[0], dtype=np.float32)
+                np.asarray(load_image(Path(p), "rgb", max_pixels, THUMBNAIL_SIDE)[0])
                 for p in entry["paths"][:IMAGES_DRAWN]
             ]
         )
@@ -65,6 +66,7 @@ def main() -> None:
     raw_dir, out_dir, reports = paths.raw, paths.split, paths.reports
     with stage_run("split", params) as run:
         found, skipped = split.scan(raw_dir, ignore=layout.METADATA_FILES)
+        download = layout.read_download_report(raw_dir)
         unique, dropped = split.deduplicate(found)
         fixed = layout.read_source_splits(raw_dir) if data.keep_source_splits else {}
         groups = find_groups(unique, data.near_duplicate_hash, data.near_duplicate_distance, data.max_pixels)
@@ -90,7 +92,8 @@ def main() -> None:
             "images_found": len(found),
             "source_splits": sorted(set(fixed.values())),
             "counts": {name: len(members) for name, members in splits.items()},
-            "skipped": layout.read_download_report(raw_dir)["skipped"] + [asdict(s) for s in skipped + dropped],
+            "skipped": download["skipped"] + [asdict(s) for s in skipped + dropped],
+            "renamed": download.get("renamed", []),
             "near_duplicates": near,
         }
         with atomic_dir(out_dir) as part:

@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+from convpipe.core.text import quote_path
 from convpipe.data.decoder import Limits
 
 
@@ -49,8 +50,10 @@ def add_decode_options(sub: argparse.ArgumentParser) -> None:
     )
 
 
-def decode_limits(args: argparse.Namespace) -> Limits:
-    """The decoding bounds given on the command line, checked."""
+def check_options(args: argparse.Namespace) -> Limits:
+    """Check the options predict and similar share (-k, the decoding bounds); return the decoding bounds."""
+    if args.k < 1:
+        raise ValueError(f"-k must be at least 1, got {args.k}")
     if not (math.isfinite(args.decode_timeout) and args.decode_timeout > 0):
         raise ValueError(f"--decode-timeout must be a positive number of seconds, got {args.decode_timeout:g}")
     if args.decode_memory_mb < 1:
@@ -59,12 +62,15 @@ def decode_limits(args: argparse.Namespace) -> Limits:
 
 
 def image_files(args: argparse.Namespace) -> list[Path]:
-    """The files named on the command line and the images in the folders named, after checking -k."""
+    """The files named on the command line and the images in the folders named; ValueError when there is none."""
     from convpipe.serve.predict import expand
 
-    if args.k < 1:
-        raise ValueError(f"-k must be at least 1, got {args.k}")
     files, passed_over = expand(args.images)
+    if not files:
+        # An error, not an empty success: a script that pointed at the wrong folder should hear of it.
+        given = ", ".join(quote_path(path) for path in args.images)
+        others = f" (only {passed_over} other file(s))" if passed_over else ""
+        raise ValueError(f"nothing to do: no image files in {given}{others}")
     if passed_over:
         print(f"note: passed over {passed_over} non-image file(s) in the folders given", file=sys.stderr)
     return files
@@ -75,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from convpipe.export import description, runtimes
     from convpipe.serve import output, predict
 
-    limits = decode_limits(args)
+    limits = check_options(args)
+    runtimes.runtime_of(args.model)  # a missing or unknown model is named before the inputs are looked at
     files = image_files(args)
     artifact = runtimes.load(args.model)
     prep = description.preprocessing_for(args.model, artifact.input_shape)
@@ -83,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
         predict.predict(files, artifact, prep, args.k, limits),
         args.json,
         lambda r: {"path": r.path, "top_k": [{"label": label, "probability": p} for label, p in r.top]},
-        lambda r: f"{r.path}: " + "  ".join(f"{label} {p:.4f}" for label, p in r.top),
+        lambda r: f"{quote_path(r.path)}: " + "  ".join(f"{quote_path(label)} {p:.4f}" for label, p in r.top),
     )
     return 1 if failed else 0

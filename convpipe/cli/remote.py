@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print `remote 'NAME' (URL…): ok`; a failed check raises RemoteUnavailable."""
-    _, label = remote.check(args.name)
-    print(f"{label}: ok")
+    """Print `remote 'NAME' (URL…): ok` (or why it was not checked); a failed check raises RemoteUnavailable."""
+    _, label, verdict = remote.check(args.name)
+    print(f"{label}: {verdict}")
     return 0

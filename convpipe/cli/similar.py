@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from convpipe.cli.predict import add_decode_options, decode_limits, image_files
+from convpipe.cli.predict import add_decode_options, check_options, image_files
+from convpipe.core.text import quote_path
 
 
 def add_parser(subparsers) -> None:
@@ -30,9 +31,9 @@ def add_parser(subparsers) -> None:
 def text(match) -> str:
     """A file's line and one indented line per neighbour."""
     return "\n".join(
-        [f"{match.path}:"]
+        [f"{quote_path(match.path)}:"]
         + [
-            f"  {rank}. {path}  label {label}  similarity {similarity:.4f}"
+            f"  {rank}. {quote_path(path)}  label {quote_path(label)}  similarity {similarity:.4f}"
             for rank, (path, label, similarity) in enumerate(match.neighbours, 1)
         ]
     )
@@ -40,9 +41,12 @@ def text(match) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print matches, per-file errors to stderr; 0 when every file was answered, 1 otherwise."""
-    from convpipe.serve import output, similar  # FAISS loads for this subcommand only, not for every `convpipe` call
+    # FAISS loads for this subcommand only, not for every `convpipe` call
+    from convpipe.evaluate import retrieval
+    from convpipe.serve import output, similar
 
-    limits = decode_limits(args)
+    limits = check_options(args)
+    retrieval.require(args.index)  # a missing index is named before the inputs are looked at
     files = image_files(args)
     failed = output.emit(
         similar.find(files, args.index, args.k, limits),

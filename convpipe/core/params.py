@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -11,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from convpipe.core.text import shorten
-from convpipe.core.urls import redact_source
+from convpipe.core.urls import CREDENTIALS_ADVICE, redact_source
 from convpipe.export.formats import FORMATS
 from convpipe.model.architectures import ARCHITECTURES, PRETRAINED
 
@@ -49,6 +50,8 @@ class Data(Section):
     max_pixels: Annotated[int, Field(gt=0, le=2**30)] = 89_478_485
     shard_size: Annotated[int, Field(gt=0, le=1_000_000)] = 2000
     max_download_bytes: Annotated[int, Field(gt=0, le=2**40)] = 20 * 2**30
+    max_extract_bytes: Annotated[int, Field(gt=0, le=2**44)] = 50 * 2**30
+    max_compression_ratio: Annotated[int, Field(ge=1, le=100_000)] = 100
     near_duplicate_hash: Literal["phash", "dhash"] = "phash"
     near_duplicate_distance: Annotated[int, Field(ge=0, le=32)] = 1
 
@@ -60,6 +63,9 @@ class Data(Section):
             raise ValueError(f"expected one of {', '.join(k + ':…' for k in SOURCE_KINDS)}")
         if kind == "url" and rest.partition("://")[0].lower() not in ("http", "https", "file"):
             raise ValueError("a url: source must be http://, https:// or file://")
+        if kind == "url" and "@" in urllib.parse.urlsplit(rest).netloc:
+            # data.source is a param: DVC writes it in clear into dvc.lock and its run-cache.
+            raise ValueError(CREDENTIALS_ADVICE)
         return source
 
     @model_validator(mode="after")
@@ -218,7 +224,10 @@ def _describe(error: dict) -> str:
         return f"{key}: unknown key"
     if error["type"] == "missing":
         return f"{key}: missing"
-    shown, msg = repr(error["input"]), error["msg"]
+    value = error["input"]
+    if error["loc"] == ("data", "source") and isinstance(value, str):
+        value = redact_source(value)  # a refused source may hold a password
+    shown, msg = repr(value), error["msg"]
     return f"{key}: {shorten(msg, 300)} (got {shorten(shown, 80)})"
 
 

@@ -3,6 +3,13 @@ the params logged to MLflow."""
 
 import urllib.parse
 
+# Why a URL may not carry user:password@, and where credentials go instead: data.source is a param, so DVC would
+# store them in clear in dvc.lock and its run-cache (and push them to the team's remote).
+CREDENTIALS_ADVICE = (
+    "credentials in a URL would be stored in clear in dvc.lock and the DVC run-cache; remove user:password@ and "
+    "put them in ~/.netrc (or the file $NETRC names): machine HOST login USER password PASSWORD"
+)
+
 
 def redact(url: str) -> str:
     """`url` with its user-info (user:password@) and query string shown as *** and no fragment."""

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
+from convpipe.core.text import printable_path
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 COLOR_MODES = {"grayscale": "L", "rgb": "RGB"}  # data.color_mode → Pillow mode
 CHANNELS = {"grayscale": 1, "rgb": 3}  # data.color_mode → channels the model sees
@@ -44,7 +46,8 @@ def color_mode_of(channels: int) -> str:
 def list_images(root: Path) -> tuple[list[Path], list[Skipped]]:
     """Walk root in sorted order; return image files and the skipped ones with a reason.
 
-    Paths, skipped ones too, are root joined with the path below it, so relative if root is.
+    Paths, skipped ones too, are root joined with the path below it, so relative if root is; a skipped one
+    shows a byte that is not UTF-8 as \\xNN, so that it can be written into a JSON report.
     """
     root = Path(root)
     images, skipped = [], []
@@ -53,30 +56,31 @@ def list_images(root: Path) -> tuple[list[Path], list[Skipped]]:
         for name in sorted(dirnames):
             # Pruned directories are reported once instead of file by file (think of .git).
             if name.startswith("."):
-                skipped.append(Skipped(str(here / name), "hidden directory"))
+                skipped.append(Skipped(printable_path(here / name), "hidden directory"))
                 dirnames.remove(name)
             elif (here / name).is_symlink():
                 # os.walk does not follow them (cycles); say so rather than drop them silently.
-                skipped.append(Skipped(str(here / name), "symlinked directory not followed"))
+                skipped.append(Skipped(printable_path(here / name), "symlinked directory not followed"))
         dirnames.sort()
         for name in sorted(filenames):
             path = here / name
             suffix = path.suffix.lower()
             if name.startswith("."):
-                skipped.append(Skipped(str(path), "hidden file"))
+                skipped.append(Skipped(printable_path(path), "hidden file"))
             elif suffix not in IMAGE_EXTENSIONS:
-                reason = f"not an image extension: {suffix}" if suffix else "no file extension"
-                skipped.append(Skipped(str(path), reason))
+                reason = f"not an image extension: {printable_path(suffix)}" if suffix else "no file extension"
+                skipped.append(Skipped(printable_path(path), reason))
             else:
                 images.append(path)
     return images, skipped
 
 
-def load_image(path, color_mode: str, max_pixels: int) -> tuple[Image.Image, list[str]]:
+def load_image(path, color_mode: str, max_pixels: int, max_side: int | None = None) -> tuple[Image.Image, list[str]]:
     """Fully decode one image into mode L or RGB; return it with notes on what was changed.
 
     The effective pixel limit is min(max_pixels, PIL.Image.MAX_IMAGE_PIXELS), because Pillow
-    refuses larger headers itself before we see them.
+    refuses larger headers itself before we see them. With max_side, a thumbnail whose longer side is at
+    most max_side, shrunk before any conversion (a JPEG is even decoded at reduced scale): for figures.
     """
     if color_mode not in COLOR_MODES:
         raise ValueError(f"color_mode {color_mode!r} is not one of {sorted(COLOR_MODES)}")
@@ -96,8 +100,11 @@ def load_image(path, color_mode: str, max_pixels: int) -> tuple[Image.Image, lis
                 frames = getattr(im, "n_frames", 1)
                 if frames > 1:
                     notes.append(f"animated: used first of {frames} frames")
+                if max_side:
+                    im.draft(None, (max_side, max_side))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
                 im.load()
-                return _normalise(im, COLOR_MODES[color_mode], notes), notes
+                shrunk = _shrink(im, max_side) if max_side else im
+                return _normalise(shrunk, COLOR_MODES[color_mode], notes), notes
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(path, f"decompression bomb: {exc}") from None
     except UnidentifiedImageError:
@@ -110,6 +117,17 @@ def load_image(path, color_mode: str, max_pixels: int) -> tuple[Image.Image, lis
         raise ImageRejected(path, reason) from exc
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
+
+
+def _shrink(im: Image.Image, max_side: int) -> Image.Image:
+    """`im` shrunk (in place where Pillow can) so that its longer side is at most max_side."""
+    if im.mode.startswith("I;16") and max(im.size) > 4 * max_side:
+        # Pillow resamples 16-bit images with NEAREST only: pick 4 samples a side per output pixel, then average.
+        scale = 4 * max_side / max(im.size)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.NEAREST)
+        im = im.convert("I")
+    im.thumbnail((max_side, max_side))  # in place, so the full-size pixels are released at once
+    return im
 
 
 def _normalise(im: Image.Image, mode: str, notes: list[str]) -> Image.Image:

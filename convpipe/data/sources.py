@@ -19,6 +19,7 @@ def materialise(data, raw_dir: Path) -> dict[str, int]:
     """Write the images of `data.source` under raw_dir/<class>/ and a download report; return class counts."""
     kind, _, where = data.source.partition(":")
     skipped: list[Skipped] = []
+    renamed: list[folder_source.Renamed] = []
     if kind == "sklearn":
         counts = sklearn_dataset(where, raw_dir)
     elif kind == "tfds":
@@ -26,16 +27,23 @@ def materialise(data, raw_dir: Path) -> dict[str, int]:
 
         counts = export_tfds(where, raw_dir, data.tfds_data_dir, data.keep_source_splits, data.max_per_class)
     elif kind == "dir":
-        skipped = folder_source.copy_tree(folder_source.find_layout(Path(where).expanduser()), raw_dir)
+        skipped, renamed = folder_source.copy_tree(folder_source.find_layout(Path(where).expanduser()), raw_dir)
         counts = _count(raw_dir)
     else:  # url, checked by the params schema
         archive = archives.download(where, CACHE_DIR / "downloads", data.sha256, data.max_download_bytes)
         extracted = CACHE_DIR / "extracted" / archive.name
-        root = archives.single_root(extracted) if extracted.exists() else archives.extract(archive, extracted)
-        skipped = folder_source.copy_tree(folder_source.find_layout(root), raw_dir)
+        bounds = archives.Bounds(data.max_extract_bytes, data.max_compression_ratio)
+        root = archives.single_root(extracted) if extracted.exists() else archives.extract(archive, extracted, bounds)
+        skipped, renamed = folder_source.copy_tree(folder_source.find_layout(root), raw_dir)
         counts = _count(raw_dir)
     layout.write_download_report(
-        raw_dir, {"source": redact_source(data.source), "counts": counts, "skipped": [asdict(s) for s in skipped]}
+        raw_dir,
+        {
+            "source": redact_source(data.source),
+            "counts": counts,
+            "skipped": [asdict(s) for s in skipped],
+            "renamed": [asdict(r) for r in renamed],
+        },
     )
     return counts
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from convpipe.core.text import first_line
+
 INDEX_FILE = "index.faiss"
 ITEMS_FILE = "items.csv"  # one row per indexed vector, in index order: path, label
 INFO_FILE = "index.json"  # kind, dimensions, count, and the preprocessing its images went through
@@ -76,20 +78,37 @@ def save(out_dir: Path, index: faiss.Index, paths: list[str], labels: list[str],
         json.dump({"kind": kind(index), "dimensions": index.d, "count": index.ntotal, **info}, handle, indent=2)
 
 
-def load(index_dir: Path) -> SearchIndex:
-    """What save() wrote, with a message naming the missing file."""
+def require(index_dir: Path | str) -> Path:
+    """`index_dir` once it holds every file save() writes; FileNotFoundError naming the first missing one."""
     index_dir = Path(index_dir)
     for name in (INDEX_FILE, ITEMS_FILE, INFO_FILE):
         if not (index_dir / name).is_file():
             raise FileNotFoundError(f"{index_dir / name}: not found (run the index stage: dvc repro index)")
-    with open(index_dir / ITEMS_FILE, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    with open(index_dir / INFO_FILE, encoding="utf-8") as handle:
-        info = json.load(handle)
-    index = faiss.read_index(str(index_dir / INDEX_FILE))
+    return index_dir
+
+
+def load(index_dir: Path) -> SearchIndex:
+    """What save() wrote, with a message naming a missing or unreadable file."""
+    index_dir = require(index_dir)
+    try:
+        with open(index_dir / ITEMS_FILE, newline="", encoding="utf-8") as handle:
+            rows = [(row["path"], row["label"]) for row in csv.DictReader(handle)]
+    except (ValueError, KeyError, csv.Error) as err:
+        raise ValueError(f"{index_dir / ITEMS_FILE}: not the path,label CSV the index stage writes ({err!r})") from None
+    try:
+        with open(index_dir / INFO_FILE, encoding="utf-8") as handle:
+            info = json.load(handle)
+    except ValueError as err:
+        raise ValueError(f"{index_dir / INFO_FILE}: not valid JSON: {err}") from None
+    try:
+        index = faiss.read_index(str(index_dir / INDEX_FILE))
+    except RuntimeError as err:  # FAISS reports a truncated or foreign file this way, with its C++ location
+        raise ValueError(f"{index_dir / INDEX_FILE}: not a readable FAISS index: {first_line(str(err), 300)}") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{index_dir / INFO_FILE}: expected a JSON object, got a {type(info).__name__}")
     if index.ntotal != len(rows):
         raise ValueError(f"{index_dir / ITEMS_FILE}: {len(rows)} rows for an index of {index.ntotal} vectors")
-    return SearchIndex(index, [r["path"] for r in rows], [r["label"] for r in rows], info)
+    return SearchIndex(index, [path for path, _ in rows], [label for _, label in rows], info)
 
 
 def knn_vote(neighbour_labels: np.ndarray, similarities: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convpipe.core.text import first_line
 from convpipe.export.formats import FORMATS
 
 Predict = Callable[[np.ndarray], np.ndarray]  # float32 N×H×W×C pixels 0-255 → N×classes probabilities
@@ -85,8 +86,11 @@ LOADERS: dict[str, Callable[[Path], Artifact]] = {
 SUFFIXES = {".keras": "keras"} | {Path(f.file).suffix: f.runtime for f in FORMATS.values() if Path(f.file).suffix}
 
 
-def runtime_of(path: Path) -> str:
+def runtime_of(path: Path | str) -> str:
     """The LOADERS key for the artifact at `path`, from its file type."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such model artifact")
     if path.is_dir() and (path / "saved_model.pb").exists():
         return "savedmodel"
     if path.is_file() and path.suffix in SUFFIXES:
@@ -95,11 +99,17 @@ def runtime_of(path: Path) -> str:
 
 
 def load(path: Path | str) -> Artifact:
-    """Load an artifact by its file type."""
+    """Load an artifact by its file type; one ValueError naming the file when the runtime cannot read it."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model artifact")
-    return LOADERS[runtime_of(path)](path)
+    runtime = runtime_of(path)
+    if runtime == "keras":  # model/saved.py screens the file and words its own errors
+        return LOADERS[runtime](path)
+    try:
+        return LOADERS[runtime](path)
+    except Exception as err:  # each runtime raises its own types (protobuf, flatbuffer, checkpoint) on a bad file
+        raise ValueError(
+            f"{path}: not a readable {runtime} artifact: {first_line(str(err), 300, type(err).__name__)}"
+        ) from None
 
 
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:

@@ -8,7 +8,8 @@ The contract every model honours (tests/unit/test_architectures.py checks it for
 - its last layer is a top-level Dense named "probabilities" with a softmax, whose input is the
   embedding the index stage searches;
 - some layer (in a nested base, too) has a 4-D output: the feature map Grad-CAM explains;
-- it holds no Lambda layer, so Keras' safe mode loads it without running Python code;
+- it holds no Lambda layer and calls no TensorFlow function outside saved.PURE_OPS (the one loader,
+  model/saved.py, refuses anything else), so loading it runs no code and reads no file;
 - `quantizable` says whether TFMOT's quantization-aware training and pruning can wrap it (they cannot
   wrap a nested model such as a keras.applications base); the export stage skips those formats otherwise.
 

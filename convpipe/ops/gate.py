@@ -42,14 +42,26 @@ def numbers(tree: dict, prefix: str = "") -> dict[str, float]:
     }
 
 
+def parse_report(data: bytes, where: str) -> dict:
+    """A report file's JSON object; ValueError naming `where` when it is not one (truncated, binary, a list)."""
+    try:
+        report = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where}: not UTF-8 text (byte {err.start}); a report file is JSON") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where}: not valid JSON: {err}") from None
+    if not isinstance(report, dict):
+        raise ValueError(f"{where}: expected a JSON object of metrics, got a {type(report).__name__}")
+    return report
+
+
 def read_workspace(reports_dir: Path) -> dict[str, float]:
     """Numeric metrics of the report files in the working tree."""
     values: dict[str, float] = {}
     for name, prefix in REPORT_FILES.items():
         path = Path(reports_dir) / name
         if path.exists():
-            with open(path, encoding="utf-8") as handle:
-                values.update(numbers(json.load(handle), prefix))
+            values.update(numbers(parse_report(path.read_bytes(), str(path)), prefix))
     return values
 
 
@@ -63,10 +75,11 @@ def read_revision(reports_dir: Path, rev: str) -> dict[str, float] | None:
     values: dict[str, float] = {}
     found = False
     for name, prefix in REPORT_FILES.items():
-        shown = subprocess.run(["git", "show", f"{rev}:./{Path(reports_dir) / name}"], capture_output=True, text=True)
+        path = Path(reports_dir) / name
+        shown = subprocess.run(["git", "show", f"{rev}:./{path}"], capture_output=True)
         if shown.returncode == 0:
             found = True
-            values.update(numbers(json.loads(shown.stdout), prefix))
+            values.update(numbers(parse_report(shown.stdout, f"{path} at {rev}"), prefix))
     return values if found else None
 
 
@@ -94,8 +107,10 @@ def describe(rule: Rule) -> str:
 def relative_failures(rule: Rule, current: float, reference: float | None) -> list[str]:
     """How `current` breaks the rule's bounds relative to the `rule.relative_to` metric's value."""
     name = rule.relative_to
-    if reference is None or math.isnan(reference):
+    if reference is None:
         return [f"{name} missing from the current reports"]
+    if not math.isfinite(reference):
+        return [f"{name} is {reference}, not a finite number"]
     failures = []
     if rule.max_below is not None and reference - current > rule.max_below + 1e-12:
         failures.append(f"{reference - current:.4g} below {name} ({reference:.4g}) > {rule.max_below:g}")
@@ -110,24 +125,36 @@ def relative_failures(rule: Rule, current: float, reference: float | None) -> li
     return failures
 
 
+def change_failures(rule: Rule, current: float, baseline: float) -> list[str]:
+    """How the change from `baseline` to `current` breaks the rule's max_drop and max_rise."""
+    if not math.isfinite(baseline):
+        return [f"baseline {baseline} is not a finite number"]
+    failures = []
+    # A tiny tolerance keeps float noise in a re-serialised JSON from failing a zero-change rule.
+    if rule.max_drop is not None and baseline - current > rule.max_drop + 1e-12:
+        failures.append(f"dropped {baseline - current:.4g} > {rule.max_drop:g}")
+    if rule.max_rise is not None and current - baseline > rule.max_rise + 1e-12:
+        failures.append(f"rose {current - baseline:.4g} > {rule.max_rise:g}")
+    return failures
+
+
 def judge(
     metric: str, rule: Rule, current: float | None, baseline: float | None, reference: float | None = None
 ) -> Verdict:
     """Check one metric against its value bounds, its allowed change and the metric it is relative to."""
     failures = []
-    if current is None or math.isnan(current):
+    if current is None:
         failures.append("missing from the current reports")
+    elif not math.isfinite(current):
+        # json reads Infinity, -Infinity, NaN and 1e999 as floats; no bound can judge them.
+        failures.append(f"{current} is not a finite number")
     else:
         if rule.min is not None and current < rule.min:
             failures.append(f"below {rule.min:g}")
         if rule.max is not None and current > rule.max:
             failures.append(f"above {rule.max:g}")
-        if baseline is not None:
-            # A tiny tolerance keeps float noise in a re-serialised JSON from failing a zero-change rule.
-            if rule.max_drop is not None and baseline - current > rule.max_drop + 1e-12:
-                failures.append(f"dropped {baseline - current:.4g} > {rule.max_drop:g}")
-            if rule.max_rise is not None and current - baseline > rule.max_rise + 1e-12:
-                failures.append(f"rose {current - baseline:.4g} > {rule.max_rise:g}")
+        if baseline is not None and (rule.max_drop is not None or rule.max_rise is not None):
+            failures += change_failures(rule, current, baseline)
         if rule.relative_to is not None:
             failures += relative_failures(rule, current, reference)
     return Verdict(metric, baseline, current, describe(rule), tuple(failures))

@@ -126,8 +126,9 @@ def _defaults(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def check(name: str | None = None, timeout: float = CHECK_TIMEOUT) -> tuple[str, str]:
-    """The remote's name and description once it answered a listing within `timeout` seconds.
+def check(name: str | None = None, timeout: float = CHECK_TIMEOUT) -> tuple[str, str, str]:
+    """The remote's name, its description and "ok" once it answered a listing within `timeout` seconds, or
+    "not checked: …" for a kind of remote DVC cannot list (http), which DVC may still push to and pull from.
 
     `name` None means the project's default remote. Raises RemoteUnavailable, naming the remote with its
     URL and endpoint, when none is configured, the name is unknown or the listing fails.
@@ -157,9 +158,12 @@ def check(name: str | None = None, timeout: float = CHECK_TIMEOUT) -> tuple[str,
             raise RemoteUnavailable(f"{label}: {err}") from None
         with _defaults(CHECK_ENV):
             problem = _within(timeout, lambda: _probe(remote.fs, remote.path))
+    scheme = url.partition("://")[0]
+    if isinstance(problem, NotImplementedError):  # DVC's http file system has no listing
+        return name, label, f"not checked: the check cannot list {scheme or 'this kind of'} remotes; DVC goes ahead"
     if problem is not None:
-        raise RemoteUnavailable(f"{label}: {explain(problem, name, url.partition('://')[0])}")
-    return name, label
+        raise RemoteUnavailable(f"{label}: {explain(problem, name, scheme)}")
+    return name, label, "ok"
 
 
 def jobs(count: int | None) -> list[str]:
@@ -169,7 +173,9 @@ def jobs(count: int | None) -> list[str]:
 
 def transfer(command: str, name: str | None, args: list[str]) -> None:
     """Check the remote, then run `dvc COMMAND -r NAME ARGS`; RemoteUnavailable naming the remote if either fails."""
-    name, label = check(name)
+    name, label, verdict = check(name)
+    if verdict != "ok":
+        print(f"{label}: {verdict}", file=sys.stderr)
     try:
         code = subprocess.run([sys.executable, "-m", "dvc", command, "-r", name, *args]).returncode
     except KeyboardInterrupt:  # Ctrl-C stops DVC too (same process group); say how to finish, not a traceback

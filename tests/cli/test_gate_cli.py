@@ -95,3 +95,48 @@ def test_an_unknown_revision_is_a_clear_error(repo, capsys):
 def test_missing_reports_are_a_clear_error(repo, capsys):
     assert main(["gate"]) == 2
     assert "run `dvc repro` first" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ['"accuracy": Infinity', '"accuracy": 1e999', '"accuracy": NaN'])
+def test_an_infinite_or_nan_metric_fails_and_promotes_nothing(repo, capsys, text):
+    write_reports(repo, 0.99)
+    metrics = repo / "reports" / "metrics.json"
+    metrics.write_text(metrics.read_text().replace('"accuracy": 0.99', text, 1))
+    assert main(["gate", "--promote"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED on test.accuracy (5/6 rules)" in out
+    assert "is not a finite number" in out
+    assert "promote: gate failed, so 'champion' of 'convpipe-classifier' was not moved" in out
+
+
+def test_a_negative_infinite_size_fails_its_ratio_rule(repo, capsys):
+    write_reports(repo, 0.99)
+    export = repo / "reports" / "export.json"
+    export.write_text(export.read_text().replace('"size_bytes": 25000', '"size_bytes": -Infinity'))
+    assert main(["gate"]) == 1
+    assert "FAILED on export.tflite_int8.size_bytes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"test": {"accuracy": ', "reports/metrics.json: not valid JSON: Expecting value: line 1 column 23"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "reports/metrics.json: not UTF-8 text (byte 0)"),
+        (b'[{"test": {"accuracy": 0.99}}]', "reports/metrics.json: expected a JSON object of metrics, got a list"),
+    ],
+)
+def test_a_broken_report_is_one_line_naming_the_file(repo, capsys, content, expected):
+    write_reports(repo, 0.99)
+    (repo / "reports" / "metrics.json").write_bytes(content)
+    assert main(["gate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"convpipe gate: error: {expected}") and err.count("\n") == 1
+
+
+def test_a_broken_baseline_names_the_file_and_revision(repo, capsys):
+    write_reports(repo, 0.99)
+    (repo / "reports" / "metrics.json").write_text('{"test": ')
+    commit_all(repo)
+    write_reports(repo, 0.99)
+    assert main(["gate"]) == 2
+    assert capsys.readouterr().err.startswith("convpipe gate: error: reports/metrics.json at HEAD: not valid JSON")

@@ -35,7 +35,7 @@ def test_a_keras_file_with_a_python_lambda_is_refused_and_never_run(tmp_path, ca
     err = capsys.readouterr().err
     assert err == (
         f"convpipe predict: error: {tmp_path / 'evil.keras'}: refused: it holds Python code (a Lambda "
-        "layer), which could run anything; models are loaded in Keras safe mode\n"
+        "layer), which could run anything; a model may hold Keras layers and pure math only\n"
     )
     assert not marker.exists()
 

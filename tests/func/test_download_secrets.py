@@ -1,5 +1,7 @@
-"""The download stage given a url: with user:password@ never puts the password into MLflow or its outputs."""
+"""The download stage given a url: whose password is in netrc and whose query holds a token, never puts either into
+MLflow or its outputs."""
 
+import base64
 import http.server
 import io
 import sqlite3
@@ -33,6 +35,11 @@ class Archive(http.server.BaseHTTPRequestHandler):
     body = digits_zip()
 
     def do_GET(self):
+        if self.headers.get("Authorization") != "Basic " + base64.b64encode(f"alice:{SECRET}".encode()).decode():
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.send_response(200)
         self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
@@ -46,10 +53,14 @@ class Archive(http.server.BaseHTTPRequestHandler):
 def downloaded(tmp_path_factory):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Archive)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://alice:{SECRET}@127.0.0.1:{httpd.server_address[1]}/digits.zip?token=also-{SECRET}"
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/digits.zip?token=also-{SECRET}"
     repo = project_copy.copy_project(tmp_path_factory.mktemp("secrets"), git=False, data={"source": f"url:{url}"})
+    netrc = repo.parent / "netrc"  # outside the project, as ~/.netrc is
+    netrc.write_text(f"machine 127.0.0.1 login alice password {SECRET}\n")
     try:
-        result = project_copy.run("python", "-m", "stages.download", cwd=repo)
+        result = project_copy.run(
+            "python", "-m", "stages.download", cwd=repo, env=project_copy.clean_env(NETRC=str(netrc))
+        )
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -79,7 +90,7 @@ def test_mlflow_params_and_tags_hold_only_the_redacted_url(downloaded):
     with sqlite3.connect(repo / "mlflow.db") as db:
         params = dict(db.execute("select key, value from params where key = 'data.source'").fetchall())
         values = [v for (v,) in db.execute("select value from params union all select value from tags")]
-    assert params == {"data.source": f"url:http://***@127.0.0.1:{port(repo)}/digits.zip?***"}
+    assert params == {"data.source": f"url:http://127.0.0.1:{port(repo)}/digits.zip?***"}
     assert not [v for v in values if SECRET in (v or "")]
 
 

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from convpipe.data.archives import DownloadError, download, extract, redact
+from convpipe.data.archives import Bounds, DownloadError, download, extract, redact
 
 FILES = {"pets/cats/a.jpg": b"cat", "pets/dogs/b.jpg": b"dog", "pets/dogs/nested/c.jpg": b"pup"}
 
@@ -112,21 +112,31 @@ def server():
     httpd.server_close()
 
 
-def test_http_credentials_go_in_a_header_and_never_in_messages(tmp_path, server, caplog, monkeypatch):
-    monkeypatch.setattr(_Server, "body", b"zipdata")
+def test_netrc_credentials_go_in_a_header_and_never_in_messages(tmp_path, server, caplog, monkeypatch):
+    monkeypatch.setattr(_Server, "body", make_zip(tmp_path / "pets.zip").read_bytes())
     monkeypatch.setattr(_Server, "seen_auth", [])
-    url = f"http://alice:s3cret@{server}/pets.zip"
+    (tmp_path / "netrc").write_text("machine 127.0.0.1 login alice password s3cret\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
     with pytest.raises(ValueError) as info:
-        download(url, tmp_path / "cache", "1" * 64)
+        download(f"http://{server}/pets.zip", tmp_path / "cache", "1" * 64)
     assert _Server.seen_auth == ["Basic YWxpY2U6czNjcmV0"]  # base64 of alice:s3cret
-    assert f"http://***@{server}/pets.zip: sha256 mismatch" in str(info.value)
-    path = download(url, tmp_path / "cache", None)
-    assert path.read_bytes() == b"zipdata"
+    assert f"http://{server}/pets.zip: sha256 mismatch" in str(info.value)
+    path = download(f"http://{server}/pets.zip", tmp_path / "cache", None)
+    assert path.read_bytes() == _Server.body
     assert "s3cret" not in str(info.value) + caplog.text + path.name
 
 
+def test_credentials_in_the_url_are_refused_before_anything_is_sent(tmp_path, server, monkeypatch):
+    monkeypatch.setattr(_Server, "seen_auth", [])
+    with pytest.raises(ValueError) as info:
+        download(f"http://alice:s3cret@{server}/pets.zip", tmp_path / "cache", None)
+    assert str(info.value).startswith(f"http://***@{server}/pets.zip: credentials in a URL would be stored in clear")
+    assert "~/.netrc" in str(info.value) and "s3cret" not in str(info.value)
+    assert _Server.seen_auth == [] and leftovers(tmp_path / "cache") == []
+
+
 def test_size_limit_holds_without_content_length(tmp_path, server, monkeypatch):
-    monkeypatch.setattr(_Server, "body", b"x" * 5000)
+    monkeypatch.setattr(_Server, "body", b"PK\x03\x04" + b"x" * 5000)
     monkeypatch.setattr(_Server, "send_length", False)
     with pytest.raises(ValueError, match="more than data.max_download_bytes=1000 bytes"):
         download(f"http://{server}/big.zip", tmp_path / "cache", None, max_bytes=1000)
@@ -134,9 +144,29 @@ def test_size_limit_holds_without_content_length(tmp_path, server, monkeypatch):
 
 
 def test_download_failure_names_redacted_url(tmp_path):
-    with pytest.raises(DownloadError, match=r"file://\*\*\*@/nowhere/a.zip: download failed") as info:
-        download("file://bob:hunter2@/nowhere/a.zip", tmp_path, None)
+    with pytest.raises(DownloadError, match=r"file:///nowhere/a.zip\?\*\*\*: download failed") as info:
+        download("file:///nowhere/a.zip?token=hunter2", tmp_path, None)
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "file:///etc/hostname#pets.zip", "https://host/download?f=a.zip"]
+)
+def test_a_url_not_naming_an_archive_is_refused_before_anything_is_read(tmp_path, url):
+    with pytest.raises(ValueError, match="not an archive; the URL's path must end with one of"):
+        download(url, tmp_path / "cache", None)
+    assert leftovers(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize("name", ["passwd.zip", "passwd.tar.gz", "passwd.tar"])
+def test_a_file_that_is_not_the_archive_its_name_says_is_never_saved(tmp_path, name):
+    impostor = tmp_path / name
+    impostor.write_text("root:x:0:0:root:/root:/bin/bash\n" * 40)
+    with pytest.raises(
+        ValueError, match=f"{name}: not a .* archive \\(it does not start like one\\); nothing was saved"
+    ):
+        download(impostor.as_uri(), tmp_path / "cache", hashlib.sha256(impostor.read_bytes()).hexdigest())
+    assert leftovers(tmp_path / "cache") == []
 
 
 @pytest.mark.parametrize(
@@ -218,3 +248,44 @@ def test_corrupted_cache_entry_is_replaced(tmp_path):
     cached = download(archive.as_uri(), tmp_path / "cache", sha(archive))
     cached.write_bytes(b"bit rot")
     assert download(archive.as_uri(), tmp_path / "cache", sha(archive)).read_bytes() == archive.read_bytes()
+
+
+def zeros_zip(path, megabytes: int, name="pets/cats/zeros.jpg"):
+    """A zip whose one member inflates to `megabytes` MiB of zeros: a thousand times its size."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, zf.open(name, "w") as member:
+        for _ in range(megabytes):
+            member.write(bytes(2**20))
+    return path
+
+
+def test_an_archive_inflating_past_the_ratio_is_refused_naming_the_member(tmp_path):
+    archive = zeros_zip(tmp_path / "bomb.zip", 64)
+    size = archive.stat().st_size
+    assert size < 2**20 // 10
+    with pytest.raises(ValueError) as refused:
+        extract(archive, tmp_path / "out")
+    assert str(refused.value) == (
+        f"{archive}: refusing member 'pets/cats/zeros.jpg': unpacking would write more than {100 * size} bytes "
+        f"(data.max_compression_ratio=100 × the archive's {size} bytes)"
+    )
+    assert not (tmp_path / "out").exists() and [p.name for p in tmp_path.iterdir()] == ["bomb.zip"]
+    assert (extract(archive, tmp_path / "out", Bounds(max_ratio=2000)) / "cats" / "zeros.jpg").stat().st_size == 2**26
+
+
+def test_a_tar_past_the_total_bound_is_refused_naming_the_member(tmp_path):
+    archive = make_tar(tmp_path / "big.tar.gz", {"pets/a.jpg": bytes(3000), "pets/b.jpg": bytes(3000)})
+    with pytest.raises(
+        ValueError,
+        match=r"refusing member 'pets/b.jpg': unpacking would write more than 5000 bytes "
+        r"\(data.max_extract_bytes=5000\)",
+    ):
+        extract(archive, tmp_path / "out", Bounds(max_bytes=5000, max_ratio=10**5))
+    assert extract(archive, tmp_path / "out", Bounds(max_bytes=8000, max_ratio=10**5)) == tmp_path / "out" / "pets"
+
+
+def test_a_broken_netrc_is_named_without_quoting_it(tmp_path, monkeypatch):
+    (tmp_path / "netrc").write_text("machine 127.0.0.1 login alice passwd s3cret\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    with pytest.raises(ValueError) as refused:
+        download("http://127.0.0.1:9/pets.zip", tmp_path / "cache", None)
+    assert str(refused.value) == f"{tmp_path / 'netrc'}: not a netrc file this downloader can read (line 1)"

@@ -59,3 +59,27 @@ def test_table_lists_every_rule_with_its_verdict():
     assert lines[0].split() == ["metric", "baseline", "current", "delta", "threshold", "verdict"]
     assert "FAIL: below 0.97; dropped 0.04 > 0.01" in lines[1]
     assert lines[2].split()[:4] == ["test.macro_f1", "—", "0.9000", "—"] and lines[2].endswith("pass")
+
+
+def test_non_finite_values_fail_every_kind_of_rule():
+    rules = {
+        "bounded": Rule(min=0.5),
+        "capped": Rule(max=1e9),
+        "changed": Rule(max_drop=0.01, max_rise=0.01),
+        "relative": Rule(relative_to="ref", max_below=0.01),
+        "ratio": Rule(relative_to="ref", max_ratio=0.3),
+    }
+    for value in (float("inf"), float("-inf"), float("nan")):
+        current = dict.fromkeys(rules, value) | {"ref": 0.9}
+        verdicts = run_gate(rules, current, baseline=dict.fromkeys(rules, 0.9))
+        assert [v.failures for v in verdicts] == [(f"{value} is not a finite number",)] * len(rules)
+
+
+def test_a_non_finite_reference_or_baseline_fails_the_rules_that_use_it():
+    relative = Rule(relative_to="export.keras.accuracy", max_below=0.01)
+    verdict = judge("export.tflite_int8.accuracy", relative, 0.9, None, reference=float("-inf"))
+    assert verdict.failures == ("export.keras.accuracy is -inf, not a finite number",)
+    assert judge("test.accuracy", ACCURACY, 0.98, baseline=float("inf")).failures == (
+        "baseline inf is not a finite number",
+    )
+    assert judge("test.accuracy", Rule(min=0.97), 0.98, baseline=float("nan")).passed  # no change rule: not used

@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
-from PIL import ImageFile
+from PIL import Image, ImageFile
 
 from convpipe.data.images import ImageRejected, Skipped, file_sha256, list_images, load_image, resize
 from tests import dirty_images as dirty
@@ -200,3 +200,17 @@ def test_make_dirty_dataset_counts_hold(tmp_path):
         except ImageRejected:
             rejected += 1
     assert {"kept": kept, "rejected": rejected, "skipped": len(skipped)} == expected
+
+
+def test_a_thumbnail_is_shrunk_before_conversion_keeping_orientation_and_levels(tmp_path):
+    image, notes = load_image(dirty.exif_rotated_jpeg(tmp_path), "rgb", 10**8, max_side=10)
+    assert notes == ["exif-rotated: orientation 6"] and image.size == (5, 10)  # 40×20 stored, turned upright
+    deep = tmp_path / "deep.png"  # 16-bit, 4000 wide: shrunk by picking samples, then scaled like the full image
+    Image.fromarray(np.tile(np.repeat(np.array([0, 1000, 30000, 65535], np.uint16), 1000), (8, 1))).save(deep)
+    image, notes = load_image(deep, "grayscale", 10**8, max_side=40)
+    assert image.size == (40, 1) and notes == ["scaled I to 8-bit"]
+    levels = np.asarray(image, np.int16)[0, [5, 15, 25, 35]]  # the middle of each level's columns
+    assert np.abs(levels - [0, 4, 117, 255]).max() <= 2  # scaled as the full image is: never clipped
+    canvas = tmp_path / "canvas.gif"  # a few KB that decode to 3000×3000
+    Image.new("P", (3000, 3000), 0).save(canvas)
+    assert load_image(canvas, "rgb", 10**8, max_side=160)[0].size == (160, 160)

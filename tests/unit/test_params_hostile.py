@@ -129,6 +129,8 @@ FILES = {
     "billion laughs": (BILLION_LAUGHS.encode(), "more than 10000 values once anchors and aliases are expanded"),
     "deep nesting": (b"seed: " + b"[" * 600 + b"]" * 600 + b"\n", "nested too deeply"),
     "nesting within the recursion limit": (b"seed: " + b"[" * 40 + b"]" * 40 + b"\n", "nested too deeply"),
+    "5,000-deep nesting": (b"seed: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
+    "1,200-deep block nesting": ("".join(f"{' ' * i}k:\n" for i in range(1200)).encode(), "nested too deeply"),
     "huge file": (b"# " + b"x" * (2**20) + b"\n", "larger than 1048576 bytes"),
     "number key": (GOOD_TEXT.encode() + b"1: 2\n", "1: Keys should be strings"),
     "unhashable key": (b"? [a, b]\n: 3\n", "found unhashable key"),
@@ -161,11 +163,22 @@ def test_an_alias_of_a_scalar_is_fine():
     assert params.parse(yaml.safe_load(text)).train.epochs == 42
 
 
-def test_params_logged_to_mlflow_hide_url_credentials():
-    raw = replaced(("data", "source"), "url:https://alice:s3cret@example.com/a.zip?sig=token")
+def test_params_logged_to_mlflow_hide_the_query_of_a_url():
+    raw = replaced(("data", "source"), "url:https://example.com/a.zip?sig=token")
     flat = params.parse(raw).flat()
-    assert flat["data.source"] == "url:https://***@example.com/a.zip?***"
-    assert "s3cret" not in repr(flat) and "token" not in repr(flat)
+    assert flat["data.source"] == "url:https://example.com/a.zip?***"
+    assert "token" not in repr(flat)
+
+
+@pytest.mark.parametrize("userinfo", ["alice:s3cret@", "alice@", ":s3cret@"])
+def test_credentials_in_a_url_source_are_refused_without_showing_them(userinfo):
+    raw = replaced(("data", "source"), f"url:https://{userinfo}example.com/a.zip")
+    with pytest.raises(params.ParamsError) as refused:
+        params.parse(raw)
+    message = str(refused.value)
+    assert message.startswith("params.yaml: data.source: Value error, credentials in a URL would be stored in clear")
+    assert "~/.netrc" in message and "(got 'url:https://***@example.com/a.zip')" in message
+    assert "s3cret" not in message and "alice" not in message
 
 
 def test_only_safe_yaml_loading_in_the_code():

@@ -26,6 +26,8 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(uri)
+    # Its own experiment: an earlier test in this worker may have left another store's experiment active.
+    mlflow.set_experiment("gate-promote")
     return tmp_path
 
 

@@ -89,28 +89,40 @@ def study_lock(study: str) -> Iterator[Path]:
         yield folder
 
 
+@dataclass(frozen=True)
+class Session:
+    """An open study and what its trials share: the settings, storage, baseline commit, work folder, MLflow run."""
+
+    params: Params
+    tune: Tune
+    request: Request
+    study: optuna.Study
+    storage: optuna.storages.BaseStorage
+    commit: str
+    folder: Path
+    run: StageRun
+
+
 class Driver:
     """Runs one study: starts trials up to the worker count, polls them, tells the study each result."""
 
-    def __init__(self, params: Params, tune: Tune, request: Request, say: Callable[[str], None]):
-        self.params, self.tune, self.request, self.say = params, tune, request, say
+    def __init__(self, session: Session, say: Callable[[str], None]):
+        self.session, self.say = session, say
+        self.params, self.tune, self.request = session.params, session.tune, session.request
+        self.study, self.storage = session.study, session.storage
+        self.commit, self.folder = session.commit, session.folder
+        self.study_run_id = session.run.run.info.run_id if session.run.tracked else None
         self.reports = load_paths().reports
-        self.stages = checks.stages_through(tune.until, checks.pipeline_stages())
-        self.distributions = distributions(tune.space)
+        self.stages = checks.stages_through(self.tune.until, checks.pipeline_stages())
+        self.distributions = distributions(self.tune.space)
         self.running: dict[int, tuple[optuna.trial.Trial, trials.RunningTrial]] = {}
         self.failures_in_a_row = 0
 
-    def run(self) -> Outcome:
-        """Check, open the study, run it to its budget (or until interrupted), then summarise it."""
-        commit = head_commit()
-        url = studies.storage_url(self.tune)
-        with study_lock(self.tune.study) as folder, study_run(self.tune.study, self.params) as run:
-            self.storage = open_storage(url)
-            self.study = studies.open_study(self.tune, url, self.storage, self.params.seed, commit, self.request.resume)
-            self.commit, self.folder, self.study_run_id = commit, folder, run.run.info.run_id if run.tracked else None
-            self._prepare(url)
-            stopped = self._loop()
-            return self._finish(run, stopped)
+    def run(self, url: str) -> Outcome:
+        """Prepare the study, run it to its budget (or until interrupted), then summarise it."""
+        self._prepare(url)
+        stopped = self._loop()
+        return self._finish(self.session.run, stopped)
 
     def _prepare(self, url: str) -> None:
         """A new study: its experiment names must be free, and trial 0 is params.yaml's own values. A resumed
@@ -278,7 +290,8 @@ class Driver:
         lines = [f"\n{kind} (*): {', '.join(names) or 'no complete trial'}"]
         if pruned:
             estimate = f", saving about {saved / 60:.1f} min" if saved is not None else ""
-            lines.append(f"pruning cut {pruned} of {len(found)} trials short{estimate}")
+            counted = sum(row.state != "interrupted" for row in found)
+            lines.append(f"pruning cut {pruned} of {counted} trials short{estimate}")
         if plot:
             lines.append(f"plot: {plot}")
         if names:
@@ -290,4 +303,10 @@ def run_study(params: Params, request: Request, say: Callable[[str], None] = pri
     """Check params.yaml's tune section (refusing a bad one before any trial), then run the study."""
     settings = checks.check(params, checks.pipeline_stages(), read_workspace(load_paths().reports))
     resolved = Request(request.trials or settings.trials, request.workers or settings.workers, request.resume)
-    return Driver(params, settings, resolved, say).run()
+    commit = head_commit()
+    url = studies.storage_url(settings)
+    with study_lock(settings.study) as folder, study_run(settings.study, params) as run:
+        storage = open_storage(url)
+        study = studies.open_study(settings, url, storage, params.seed, commit, resolved.resume)
+        session = Session(params, settings, resolved, study, storage, commit, folder, run)
+        return Driver(session, say).run(url)

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 from dvc.repo.experiments.refs import ExpRefInfo
 
 from convpipe.core.tracking import TUNE_ENV
@@ -72,17 +73,30 @@ class RunningTrial:
         return time.monotonic() - self.started
 
     def stop(self) -> None:
-        """SIGTERM to the trial's process group (stages end with 143, removing partial outputs), then SIGKILL."""
-        for sig, wait in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, 10)):
+        """SIGTERM to the trial's process group (stages end with 143, removing partial outputs), then SIGKILL to
+        whatever of it still runs. DVC may exit before the stage it ran: the group, not DVC, must be done."""
+        for sig, grace in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, 10)):
+            deadline = time.monotonic() + grace
             try:
                 os.killpg(self.process.pid, sig)
             except ProcessLookupError:
                 return
-            try:
-                self.process.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+            while time.monotonic() < deadline:
+                self.process.poll()  # reaps DVC once it exits
+                if not group_running(self.process.pid):
+                    return
+                time.sleep(0.2)
+
+
+def group_running(group: int) -> bool:
+    """Whether a process of process group `group` still runs (a zombie, waiting to be reaped, does not)."""
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == group and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
 
 
 def start(spec: TrialSpec) -> RunningTrial:

@@ -1,7 +1,8 @@
 """train: build `model.arch` and train it on the prepared train split, keeping the best val_loss epoch.
 
 With a pretrained base the base stays frozen (feature extraction); other archs train from scratch.
-Reads params: seed, augment, model, train, tracking.
+Reads params: seed, augment, model, train, tracking. Inside a `convpipe tune` trial it reports val_loss per epoch
+and stops early (exit code 3) when the study prunes the trial.
 Writes: paths.train/model.keras and history.csv (non-chief workers write beside it, see worker_dir).
 """
 
@@ -18,6 +19,7 @@ from convpipe.model.builders import build_model
 from convpipe.model.saved import MODEL_FILE
 from convpipe.model.seeding import seed_everything
 from convpipe.model.training import BACKUP_ROOT, class_weights, compile_model, distribution, fit, worker_dir
+from convpipe.tune import pruning
 
 
 def main() -> None:
@@ -34,7 +36,9 @@ def main() -> None:
         with strategy.scope():
             model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
             compile_model(model, settings.learning_rate)
-        history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, run.keras_callbacks())
+        # Inside a `convpipe tune` trial, pruning stops this stage early; elsewhere it adds no callback.
+        callbacks = run.keras_callbacks() + pruning.callbacks(run)
+        history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, callbacks)
         model.save(out_dir / MODEL_FILE)
         best = min(history, key=lambda row: row["val_loss"])
         run.log_metrics(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convpipe.cli import bench, gate, predict, pull, push, remote, similar
+from convpipe.cli import bench, gate, predict, pull, push, remote, similar, tune
 from convpipe.core.errors import USER_ERRORS
 
 COMMANDS = {
@@ -16,6 +16,7 @@ COMMANDS = {
     "push": push,
     "remote": remote,
     "similar": similar,
+    "tune": tune,
 }
 
 

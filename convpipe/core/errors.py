@@ -14,6 +14,17 @@ class Terminated(BaseException):
     """SIGTERM arrived; a BaseException like KeyboardInterrupt, so `except Exception` does not swallow it."""
 
 
+class Stopped(BaseException):
+    """A stage ends on purpose before its work is done (a tuning trial pruned), with one line and its own exit code.
+
+    A BaseException, so nothing on the way up mistakes it for a failure to handle; DVC then records no result.
+    """
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
 def _terminate(signum, frame) -> None:
     raise Terminated
 
@@ -30,6 +41,9 @@ def run_main(main: Callable[[], object], name: str) -> int:
     except USER_ERRORS as err:
         print(f"{name}: error: {err}", file=sys.stderr)
         return 1
+    except Stopped as stop:
+        print(f"{name}: {stop}", file=sys.stderr)
+        return stop.code
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130

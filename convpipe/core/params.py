@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from convpipe.core.text import shorten
 from convpipe.core.urls import CREDENTIALS_ADVICE, redact_source
@@ -184,6 +193,79 @@ class Gate(Section):
     rules: dict[str, Rule]
 
 
+class SearchRange(Section):
+    low: int | float
+    high: int | float
+    log: bool = False  # sample log-uniformly: for rates and sizes spanning decades
+    step: Annotated[int | float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _a_range(self) -> SearchRange:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        if self.log and self.step is not None:
+            raise ValueError("log and step do not go together")  # Optuna samples one or the other
+        return self
+
+
+Choice = None | bool | int | float | str | list[int | float | str]
+
+
+class SearchChoices(Section):
+    choices: Annotated[list[Choice], Field(min_length=1, max_length=1000)]
+
+    @field_validator("choices")
+    @classmethod
+    def _distinct(cls, choices: list) -> list:
+        if len({json.dumps(choice) for choice in choices}) < len(choices):
+            raise ValueError("choices are listed twice")
+        return choices
+
+
+def _entry_kind(entry: object) -> str:
+    """Which kind of space entry a mapping (when validating) or a model (when dumping) is."""
+    return (
+        "choices" if isinstance(entry, SearchChoices) or (isinstance(entry, dict) and "choices" in entry) else "range"
+    )
+
+
+SearchEntry = Annotated[
+    Annotated[SearchRange, Tag("range")] | Annotated[SearchChoices, Tag("choices")], Discriminator(_entry_kind)
+]
+# Report keys an objective may name: reports/metrics.json's (test.accuracy) and reports/export.json's, under export.
+OBJECTIVE = r"^(test|val)\.[a-z0-9_]+$|^export\.[a-z0-9_]+\.[a-z0-9_]+$"
+
+
+class Tune(Section):
+    study: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]  # names the trials' DVC experiments
+    storage: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    trials: Annotated[int, Field(gt=0, le=10_000)] = 12
+    workers: Annotated[int, Field(gt=0, le=64)] = 2
+    objectives: Annotated[
+        dict[Annotated[str, Field(pattern=OBJECTIVE)], Literal["maximize", "minimize"]],
+        Field(min_length=1, max_length=3),
+    ]
+    sampler: Literal["tpe", "random", "nsgaii"] = "tpe"
+    pruner: Literal["median", "successive_halving", "none"] = "median"
+    startup_trials: Annotated[int, Field(ge=1, le=1000)] = 4
+    warmup_epochs: Annotated[int, Field(ge=0, le=1000)] = 3
+    baseline: bool = True
+    until: Annotated[str, Field(min_length=1, max_length=100)] = "export"
+    space: Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], SearchEntry], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _pruning_needs_one_objective(self) -> Tune:
+        if self.pruner != "none" and len(self.objectives) > 1:
+            # Optuna's pruners compare one value per epoch; Trial.should_prune refuses multi-objective studies.
+            raise ValueError(
+                f"pruner {self.pruner!r} cannot prune a study with {len(self.objectives)} objectives "
+                "(Optuna prunes single-objective studies only): set pruner: none"
+            )
+        return self
+
+
 class Params(Section):
     seed: Annotated[int, Field(ge=0, lt=2**31)]
     data: Data
@@ -196,6 +278,7 @@ class Params(Section):
     export: Export
     tracking: Tracking
     gate: Gate
+    tune: Tune | None = None  # read by `convpipe tune` alone, no stage
 
     def flat(self) -> dict[str, object]:
         """All params as dotted keys, for MLflow; a url: source without its credentials or query."""

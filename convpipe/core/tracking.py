@@ -7,6 +7,7 @@ the stage runs untracked and says so (tracking.required: false).
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import socket
@@ -26,6 +27,11 @@ from convpipe.core.text import first_line, shorten
 from convpipe.core.urls import redact
 
 PIPELINE_TAG = "convpipe.pipeline"
+# `convpipe tune` runs each trial as `dvc exp run` with this variable set to a JSON object: study, trial (number),
+# experiment (its DVC name), study_run (the MLflow run the trial's pipeline run nests under), and for the train
+# stage's pruning callback storage and pruner. Unset, every stage runs exactly as without a study.
+TUNE_ENV = "CONVPIPE_TUNE"
+STUDY_TAG = "convpipe.tune.study"
 CHECK_TIMEOUT = 3.0  # seconds the pre-flight check waits for a tracking server to answer
 # MLflow's HTTP client retries for about four minutes by default; a stage whose server died should fail in
 # seconds. Set in the environment, they still win.
@@ -108,9 +114,28 @@ def git_commit() -> str:
         return "unknown"
 
 
+def tune_trial() -> dict:
+    """The tuning trial this process runs for (see TUNE_ENV), or {} outside `convpipe tune`."""
+    raw = os.environ.get(TUNE_ENV)
+    return json.loads(raw) if raw else {}
+
+
 def pipeline_key(params: Params) -> str:
-    """Identifies one pipeline execution: the commit plus a hash of all params."""
-    return f"{git_commit()[:12]}-{params.digest()}"
+    """Identifies one pipeline execution: the commit plus a hash of all params (and the tuning trial, if any)."""
+    trial = tune_trial()
+    suffix = f"-{trial['study']}-{trial['trial']}" if trial else ""
+    return f"{git_commit()[:12]}-{params.digest()}{suffix}"
+
+
+def _trial_tags(trial: dict) -> dict[str, str]:
+    """Tags grouping a trial's pipeline run under its study; nested under the study's own run when there is one."""
+    if not trial:
+        return {}
+    tags = {STUDY_TAG: trial["study"], "convpipe.tune.trial": str(trial["trial"])}
+    tags["convpipe.tune.experiment"] = trial["experiment"]
+    if trial.get("study_run"):
+        tags["mlflow.parentRunId"] = trial["study_run"]
+    return tags
 
 
 def _parent_run_id(client, experiment_id: str, params: Params) -> str:
@@ -123,8 +148,11 @@ def _parent_run_id(client, experiment_id: str, params: Params) -> str:
     )
     if found:
         return found[0].info.run_id
+    trial = tune_trial()
     run = client.create_run(
-        experiment_id, run_name=f"pipeline {key}", tags={PIPELINE_TAG: key, "mlflow.source.git.commit": git_commit()}
+        experiment_id,
+        run_name=f"trial {trial['experiment']}" if trial else f"pipeline {key}",
+        tags={PIPELINE_TAG: key, "mlflow.source.git.commit": git_commit(), **_trial_tags(trial)},
     )
     from mlflow.entities import Param
 
@@ -246,6 +274,41 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _tracked(name: str, params: Params, uri: str) -> bool:
+    """Whether `name` logs to the store at `uri`: unreachable, raise TrackingUnavailable (tracking.required)
+    or say "tracking skipped" on stderr."""
+    for key, value in HTTP_SETTINGS.items():
+        os.environ.setdefault(key, value)
+    problem = unreachable(uri)
+    if problem and params.tracking.required:
+        raise TrackingUnavailable(
+            f"MLflow at {redact(uri)} unreachable: {problem} "
+            "(set tracking.required: false in params.yaml to run without tracking)"
+        )
+    if problem:
+        print(f"{name}: tracking skipped: {redact(uri)} unreachable: {problem}", file=sys.stderr)
+    return problem is None
+
+
+@contextmanager
+def _failures_named(uri: str) -> Iterator[None]:
+    """MLflow's transport and server failures inside, as TrackingUnavailable naming the store."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except (MlflowException, requests.RequestException) as err:
+        # MLflow reports transport failures and server-side (5xx) errors as INTERNAL_ERROR; other codes
+        # (a bad parameter, a missing run) are bugs here and keep their traceback.
+        if getattr(err, "error_code", "INTERNAL_ERROR") != "INTERNAL_ERROR":
+            raise
+        raise TrackingUnavailable(
+            f"MLflow at {redact(uri)} (tracking server or its artifact store) failed: "
+            f"{_first_failure(err).replace(uri, redact(uri))}"
+        ) from None
+
+
 @contextmanager
 def stage_run(stage: str, params: Params) -> Iterator[StageRun]:
     """An MLflow run for `stage`, nested under this execution's parent run, with all params logged.
@@ -256,24 +319,13 @@ def stage_run(stage: str, params: Params) -> Iterator[StageRun]:
     line from the stage) instead of MLflow's traceback.
     """
     uri = tracking_uri()
-    for key, value in HTTP_SETTINGS.items():
-        os.environ.setdefault(key, value)
-    problem = unreachable(uri)
-    if problem and params.tracking.required:
-        raise TrackingUnavailable(
-            f"MLflow at {redact(uri)} unreachable: {problem} "
-            "(set tracking.required: false in params.yaml to run without tracking)"
-        )
-    if problem:
-        print(f"{stage}: tracking skipped: {redact(uri)} unreachable: {problem}", file=sys.stderr)
+    if not _tracked(stage, params, uri):
         yield StageRun()
         return
 
     import mlflow
-    import requests
-    from mlflow.exceptions import MlflowException
 
-    try:
+    with _failures_named(uri):
         mlflow.set_tracking_uri(uri)
         with _first_use_lock(uri):
             experiment = mlflow.set_experiment(params.tracking.experiment)
@@ -285,15 +337,36 @@ def stage_run(stage: str, params: Params) -> Iterator[StageRun]:
             yield StageRun(run)
             mlflow.log_metrics(process_costs())
             mlflow.set_tag("convpipe.imported_tensorflow", "tensorflow" in sys.modules)
-    except (MlflowException, requests.RequestException) as err:
-        # MLflow reports transport failures and server-side (5xx) errors as INTERNAL_ERROR; other codes
-        # (a bad parameter, a missing run) are bugs here and keep their traceback.
-        if getattr(err, "error_code", "INTERNAL_ERROR") != "INTERNAL_ERROR":
-            raise
-        raise TrackingUnavailable(
-            f"MLflow at {redact(uri)} (tracking server or its artifact store) failed: "
-            f"{_first_failure(err).replace(uri, redact(uri))}"
-        ) from None
+
+
+@contextmanager
+def study_run(study: str, params: Params) -> Iterator[StageRun]:
+    """The MLflow run of a tuning study (reopened when the study is resumed), for its summary and plot; the
+    trials' pipeline runs nest under it. Checked and failing like stage_run."""
+    uri = tracking_uri()
+    if not _tracked("tune", params, uri):
+        yield StageRun()
+        return
+
+    import mlflow
+
+    with _failures_named(uri):
+        mlflow.set_tracking_uri(uri)
+        with _first_use_lock(uri):
+            experiment = mlflow.set_experiment(params.tracking.experiment)
+            found = mlflow.MlflowClient().search_runs(
+                [experiment.experiment_id],
+                filter_string=f"tags.`{STUDY_TAG}` = '{study}' and tags.`convpipe.tune.role` = 'study'",
+                max_results=1,
+            )
+        tags = {STUDY_TAG: study, "convpipe.tune.role": "study", "mlflow.source.git.commit": git_commit()}
+        opened = (
+            mlflow.start_run(run_id=found[0].info.run_id)
+            if found
+            else mlflow.start_run(run_name=f"tune {study}", tags=tags)
+        )
+        with opened as run:
+            yield StageRun(run)
 
 
 def _first_failure(err: Exception) -> str:

@@ -143,6 +143,8 @@ class Driver:
                 self._tell_complete(optuna.trial.Trial(self.study, self._id(left.number)), rev, None)
             else:
                 studies.interrupt(self.study, self.storage, left.number, "interrupted by a killed study")
+                if name:
+                    trials.discard_killed_copy(name)
                 self.say(f"trial {name or left.number}: interrupted earlier; its params run again")
         counted = studies.counted(self.study)
         self.say(

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from dvc.repo import Repo
+from dvc.repo.experiments.executor.base import ExecutorInfo
 from dvc.repo.experiments.refs import ExpRefInfo
 
 from convpipe.core.tracking import TUNE_ENV
@@ -117,6 +120,17 @@ def experiment_rev(baseline: str, name: str) -> str | None:
     ref = str(ExpRefInfo(baseline, name))
     found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", ref], capture_output=True, text=True)
     return found.stdout.strip() if found.returncode == 0 else None
+
+
+def discard_killed_copy(name: str) -> None:
+    """Remove the .dvc/tmp/exps copy of experiment `name` when a kill left it behind: DVC lists a copy whose
+    folder exists as a running experiment (`dvc exp show`, `dvc queue status`) for ever."""
+    with Repo() as repo:
+        queue = repo.experiments.tempdir_queue
+        for entry in list(queue.iter_active()):
+            if entry.name == name:
+                info = ExecutorInfo.load_json(queue.get_infofile_path(entry.stash_rev))
+                shutil.rmtree(info.root_dir, ignore_errors=True)
 
 
 def experiments_named(baseline: str, prefix: str) -> list[str]:

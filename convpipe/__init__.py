@@ -1,8 +1,14 @@
 """convpipe: a reproducible image-classification pipeline over DVC, TensorFlow and MLflow."""
 
+import contextlib
+import importlib.abc
+import importlib.util
 import os
+import re
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 
 
 def _process_age() -> float:
@@ -28,4 +34,55 @@ if type(_keras).__name__ != "KerasLazyLoader" and not getattr(_keras, "__name__"
         "(it selects Keras 2 via TF_USE_LEGACY_KERAS=1)"
     )
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# TensorFlow's C++ start-up lines (CUDA drivers not found, cuInit, CPU instructions, absl) say nothing a
+# convpipe user can act on. Silenced unless the user set TF_CPP_MIN_LOG_LEVEL: level 3 hides the C++ log,
+# and the lines absl prints before its logging starts are filtered out of stderr while tensorflow imports.
+NOISE = re.compile(
+    rb"cudart_stub|cuda_platform|cuda_executor|cuInit|cpu_feature_guard|absl::InitializeLog|"
+    rb"rebuild TensorFlow with the appropriate compiler flags|oneDNN custom operations"
+)
+
+
+@contextlib.contextmanager
+def _stderr_filtered() -> Iterator[None]:
+    """Run the body with file descriptor 2 captured, then pass on the captured lines NOISE does not match."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = b"".join(line for line in captured if not NOISE.search(line))
+            if kept:
+                os.write(2, kept)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Imports tensorflow, the first time anything does, inside _stderr_filtered."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            run = spec.loader.exec_module
+
+            def exec_module(module):
+                with _stderr_filtered():
+                    run(module)
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if "tensorflow" not in sys.modules:
+        sys.meta_path.insert(0, _QuietTensorFlowImport())

@@ -1,5 +1,8 @@
 """export: convert the finetuned model to each deployment format and measure every artifact on test.
 
+Conversion and the reference predictions work from a float32 copy of the model (it may have trained in
+mixed precision). QAT and pruning tune in float32 whatever export.tune_precision resolves to: TFMOT's
+wrappers do not run under a mixed policy (their float32 weights meet 16-bit inputs).
 Reads params: seed, export, tracking.
 Writes: paths.export/ (one file or folder per artifact, labels.txt, preprocessing.json) and
 paths.reports/export.json: {artifact: measurements} with a "keras" reference row, and
@@ -22,6 +25,7 @@ from convpipe.data import shards
 from convpipe.evaluate.report import exports
 from convpipe.export import convert, description, tfmot
 from convpipe.export.measure import measure
+from convpipe.model import precision
 from convpipe.model.saved import MODEL_FILE, load_model
 from convpipe.model.seeding import seed_everything
 
@@ -47,7 +51,11 @@ def main() -> None:
     # out_dir is a temporary sibling of paths.export, renamed into place when the stage succeeds.
     with stage_run("export", params) as run, atomic_dir(paths.export) as out_dir:
         model_path = paths.finetune / MODEL_FILE
-        model = load_model(model_path)
+        model = precision.float32_copy(load_model(model_path))
+        tune_policy = precision.resolve(settings.tune_precision)
+        run.log_params({"resolved.export.tune_precision": tune_policy, "export.tune_precision_used": "float32"})
+        if tune_policy != "float32":
+            print(f"export: tune_precision {tune_policy}: TFMOT tunes in float32 only")
         images, labels = shards.arrays(paths.prepared, "test")
         reference = model.predict(images, batch_size=256, verbose=0)
         meta = shards.read_meta(paths.prepared)

@@ -2,7 +2,8 @@
 
 Keeps whichever of the starting and the finetuned weights has the lower val_loss, and says which.
 Reads params: seed, augment, train.batch_size, train.class_weight, train.distribute, finetune, tracking.
-Writes: paths.finetune/model.keras, history.csv and phases.json (val metrics before and after).
+The model computes in finetune.precision's policy (auto resolves per machine, see model/precision.py).
+Writes: paths.finetune/model.keras, history.csv and phases.json (val metrics before and after, precision).
 """
 
 import json
@@ -15,6 +16,7 @@ from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
 from convpipe.data import shards
 from convpipe.data.augment import augmentation
+from convpipe.model import precision
 from convpipe.model.builders import unfreeze
 from convpipe.model.saved import MODEL_FILE, load_model
 from convpipe.model.seeding import seed_everything
@@ -31,6 +33,8 @@ def main() -> None:
     settings = params.finetune
     strategy = distribution(params.train.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
+    policy = precision.resolve(settings.precision)
+    precision.use(policy)
     meta = shards.read_meta(paths.prepared)
     auto = params.train.class_weight == "auto"
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if auto else None
@@ -40,9 +44,10 @@ def main() -> None:
         train = shards.training_epochs(paths.prepared, batch_size, params.seed, augmentation(params.augment))
         val_ds = shards.dataset(paths.prepared, "val", batch_size)
         with strategy.scope():
-            model = load_model(paths.train / MODEL_FILE)
+            model = precision.in_policy(load_model(paths.train / MODEL_FILE), policy)  # as saved by train otherwise
             unfrozen = unfreeze(model, settings.unfreeze)
             compile_model(model, settings.learning_rate)
+        run.log_params({"resolved.finetune.precision": policy})
         start, start_weights = val_metrics(model, val_ds), model.get_weights()
         history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights, run.keras_callbacks())
         tuned = val_metrics(model, val_ds) if history else start
@@ -51,7 +56,7 @@ def main() -> None:
         if kept == "start":
             model.set_weights(start_weights)
         model.save(out_dir / MODEL_FILE)
-        phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen}
+        phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen, "precision": policy}
         with open(out_dir / "phases.json", "w", encoding="utf-8") as handle:
             json.dump(phases, handle, indent=2)
         gain = {

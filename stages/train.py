@@ -1,11 +1,15 @@
 """train: build `model.arch` and train it on the prepared train split, keeping the best val_loss epoch.
 
-With a pretrained base the base stays frozen (feature extraction); other archs train from scratch.
+With a pretrained base the base stays frozen (feature extraction) and only the head trains, on the base's
+features computed once (see model/features.py); other archs train from scratch. The model computes in
+train.precision's policy (auto resolves per machine, see model/precision.py).
 Reads params: seed, augment, model, train, tracking. Inside a `convpipe tune` trial it reports val_loss per epoch
 and stops early (exit code 3) when the study prunes the trial.
-Writes: paths.train/model.keras and history.csv (non-chief workers write beside it, see worker_dir).
+Writes: paths.train/model.keras, history.csv and resolved.json (what `auto` and the feature cache resolved to;
+non-chief workers write beside it, see worker_dir).
 """
 
+import json
 import sys
 
 from convpipe.core.atomic import atomic_dir
@@ -15,6 +19,7 @@ from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
 from convpipe.data import shards
 from convpipe.data.augment import augmentation
+from convpipe.model import features, precision
 from convpipe.model.builders import build_model
 from convpipe.model.saved import MODEL_FILE
 from convpipe.model.seeding import seed_everything
@@ -27,6 +32,8 @@ def main() -> None:
     settings = params.train
     strategy = distribution(settings.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
+    policy = precision.resolve(settings.precision)
+    precision.use(policy)  # before building: layers take the global policy when they are made
     meta = shards.read_meta(paths.prepared)
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if settings.class_weight == "auto" else None
     # out_dir is a temporary sibling of paths.train, renamed into place when the stage succeeds.
@@ -38,7 +45,21 @@ def main() -> None:
             compile_model(model, settings.learning_rate)
         # Inside a `convpipe tune` trial, pruning stops this stage early; elsewhere it adds no callback.
         callbacks = run.keras_callbacks() + pruning.callbacks(run)
-        history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, callbacks)
+        with strategy.scope():
+            head = features.head_training(model, train, val_ds, settings.batch_size)
+        cache = "off" if head is None else "val" if train.augment else "train+val"
+        if head is not None:  # a frozen base: the head (which shares its layers with model) trains on features
+            with strategy.scope():
+                compile_model(head[0], settings.learning_rate)
+            fitted, train, val_ds = head
+        else:
+            fitted = model
+        resolved = {"precision": policy, "feature_cache": cache}
+        run.log_params({f"resolved.train.{key}": value for key, value in resolved.items()})
+        print(f"train: precision {policy}, frozen-base feature cache {cache}")
+        history = fit(fitted, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, callbacks)
+        with open(out_dir / "resolved.json", "w", encoding="utf-8") as handle:
+            json.dump(resolved, handle, indent=2)
         model.save(out_dir / MODEL_FILE)
         best = min(history, key=lambda row: row["val_loss"])
         run.log_metrics(

@@ -32,6 +32,8 @@ MAX_DEPTH = 16  # params.yaml nests four levels (gate.rules.<metric>.<bound>)
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 LearningRate = Annotated[float, Field(gt=0, le=1)]
+# Keras policy a model trains in; auto: see convpipe.model.precision.resolve
+Precision = Literal["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 
 
 class ParamsError(ValueError):
@@ -118,6 +120,7 @@ class Train(Section):
     reduce_lr_factor: Fraction = 0.5
     class_weight: Literal["auto", "none"] = "none"
     distribute: Literal["none", "mirrored", "multi_worker"] = "none"
+    precision: Precision = "auto"
 
 
 class Finetune(Section):
@@ -127,6 +130,7 @@ class Finetune(Section):
     patience: Annotated[int, Field(gt=0, le=1000)]
     reduce_lr_patience: Annotated[int, Field(gt=0, le=1000)] = 2
     reduce_lr_factor: Fraction = 0.5
+    precision: Precision = "auto"
 
 
 class Evaluate(Section):
@@ -157,6 +161,7 @@ class Export(Section):
     prune_epochs: Annotated[int, Field(gt=0, le=100)] = 2
     tune_learning_rate: LearningRate = 0.0001
     tune_batch_size: Annotated[int, Field(gt=0, le=4096)] = 64
+    tune_precision: Precision = "auto"
 
 
 class Tracking(Section):

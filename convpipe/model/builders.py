@@ -33,7 +33,8 @@ def build_model(spec: Model, input_shape: tuple[int, int, int], num_classes: int
 
 def _head(x, spec: Model, num_classes: int):
     x = layers.Dropout(spec.dropout)(x)
-    return layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    # float32 under a mixed-precision policy too: a 16-bit softmax rounds small probabilities away.
+    return layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
 
 
 def small_convnet(spec: Model, input_shape: tuple[int, int, int], num_classes: int) -> tf.keras.Model:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import tensorflow as tf
@@ -89,6 +90,51 @@ def resume_epoch(backup_dir: Path) -> int:
     return int(tf.train.load_variable(latest, "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")) + 1
 
 
+def duration(seconds: float) -> str:
+    """45s, 1m02s, 1h03m."""
+    seconds = max(int(round(seconds)), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def epoch_line(label: str, epoch: int, planned: int, logs: dict, lr: float | None, elapsed: float, left: float) -> str:
+    """`train: epoch 7/60  loss 0.4210  accuracy 0.8800  val_loss …  lr 0.002  1m02s elapsed, at most 2m40s left`;
+    `epoch` counts from 1. "At most": early stopping may end the stage sooner."""
+    metrics = "  ".join(f"{key} {float(value):.4f}" for key, value in logs.items() if key != "lr")
+    rate = f"  lr {lr:.3g}" if lr is not None else ""
+    tail = f"{duration(elapsed)} elapsed" + (f", at most {duration(left)} left" if epoch < planned else "")
+    return f"{label}: epoch {epoch}/{planned}  {metrics}{rate}  {tail}"
+
+
+def current_learning_rate(optimizer) -> float | None:
+    """The optimizer's learning rate now (a schedule evaluated at its step count); None if unreadable."""
+    try:
+        rate = optimizer.learning_rate
+        if callable(rate) and not isinstance(rate, tf.Variable):
+            rate = rate(optimizer.iterations)
+        return float(tf.keras.backend.get_value(rate))
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+class EpochLine(tf.keras.callbacks.Callback):
+    """Prints one epoch_line per epoch, in place of Keras' `Epoch 1/1` of a one-epoch fit."""
+
+    def __init__(self, label: str, planned: int, started: float, first_epoch: int):
+        super().__init__()
+        self.label, self.planned, self.started, self.first_epoch = label, planned, started, first_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.perf_counter() - self.started
+        per_epoch = elapsed / (epoch + 1 - self.first_epoch)  # epochs run by this process, after a resume too
+        left = per_epoch * (self.planned - epoch - 1)
+        lr = current_learning_rate(self.model.optimizer)
+        print(epoch_line(self.label, epoch + 1, self.planned, logs or {}, lr, elapsed, left), flush=True)
+
+
 def fit(
     model: tf.keras.Model,
     train: Epochs,
@@ -117,7 +163,8 @@ def fit(
         # Shard by example: a split may have fewer TFRecord files than workers.
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         val_ds = val_ds.with_options(options)
-    for epoch in range(resume_epoch(backup_dir / "epochs"), settings.epochs):
+    first_epoch, started = resume_epoch(backup_dir / "epochs"), time.perf_counter()
+    for epoch in range(first_epoch, settings.epochs):
         # A kill between an epoch's history row and its backup runs that epoch again, so its row is not done.
         done = [row for row in epochs_run(history_path) if row["epoch"] < epoch]
         if done and epochs_since_best(done) >= settings.patience:
@@ -132,6 +179,7 @@ def fit(
             tf.keras.callbacks.CSVLogger(str(history_path), append=True),
             ResumedReduceLROnPlateau(settings.reduce_lr_factor, settings.reduce_lr_patience, done),
             tf.keras.callbacks.BackupAndRestore(str(backup_dir / "epochs"), delete_checkpoint=False),
+            EpochLine(backup_dir.name, settings.epochs, started, first_epoch),
         ]
         reseed_random_layers(model, train.key(epoch))
         model.fit(
@@ -139,7 +187,7 @@ def fit(
             validation_data=val_ds,
             initial_epoch=epoch,
             epochs=epoch + 1,
-            verbose=2,
+            verbose=0,
             class_weight=class_weight,
             callbacks=standard + (callbacks or []),
         )

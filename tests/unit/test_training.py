@@ -138,3 +138,16 @@ def test_two_workers_train_one_model(tmp_path):
     assert [row["epoch"] for row in chief["history"]] == [0, 1]
     assert read_history(tmp_path / "out" / HISTORY_FILE) == chief["history"]
     assert read_history(tmp_path / "out-worker-1" / HISTORY_FILE) == other["history"]
+
+
+def test_epoch_line_shows_the_planned_epochs_elapsed_and_at_most_left():
+    from convpipe.model.training import duration, epoch_line
+
+    assert [duration(s) for s in (0, 45.4, 62, 160, 3725)] == ["0s", "45s", "1m02s", "2m40s", "1h02m"]
+    logs = {"loss": 0.42101, "accuracy": 0.88, "val_loss": 0.3, "val_accuracy": 0.9, "lr": 0.002}
+    line = epoch_line("train", 7, 60, logs, 0.002, 62, 160)
+    assert line == (
+        "train: epoch 7/60  loss 0.4210  accuracy 0.8800  val_loss 0.3000  val_accuracy 0.9000  lr 0.002  "
+        "1m02s elapsed, at most 2m40s left"
+    )
+    assert epoch_line("finetune", 10, 10, logs, None, 5, 0).endswith("val_accuracy 0.9000  5s elapsed")

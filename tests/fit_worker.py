@@ -34,6 +34,10 @@ def run(config: dict) -> dict:
     seed_everything(0)
     import tensorflow as tf
 
+    from convpipe.model import features, precision
+
+    precision.use(config.get("precision", "float32"))
+
     settings = Train(
         epochs=config["epochs"],
         batch_size=8,
@@ -50,6 +54,8 @@ def run(config: dict) -> dict:
     augment = augmentation(
         Augment(flip="horizontal", rotation=0.05, zoom=0.1, translation=0.1, contrast=0.1, brightness=0.05)
     )
+    if config.get("augment") is False:
+        augment = None
     train = Epochs(tf.data.Dataset.from_tensor_slices(stripes(48, 1)), 48, 48, 8, seed=0, augment=augment)
     val_ds = tf.data.Dataset.from_tensor_slices(stripes(16, 2)).batch(8)
     with strategy.scope():
@@ -72,7 +78,13 @@ def run(config: dict) -> dict:
             )
         )
     out_dir = worker_dir(Path(config["out"]), strategy)  # as the train stage does
-    history = fit(model, train, val_ds, settings, out_dir, Path(config["backup"]), callbacks=callbacks)
+    fitted, fit_train, fit_val = model, train, val_ds
+    if config.get("frozen"):  # the conv blocks frozen: the head trains on cached features, as in the train stage
+        for layer in model.layers[: model.layers.index(model.get_layer("features"))]:
+            layer.trainable = False
+        fitted, fit_train, fit_val = features.head_training(model, train, val_ds, 8)
+        compile_model(fitted, settings.learning_rate)
+    history = fit(fitted, fit_train, fit_val, settings, out_dir, Path(config["backup"]), callbacks=callbacks)
     val_loss = model.evaluate(val_ds, verbose=0)[0]
     return {
         "history": history,

@@ -1,4 +1,4 @@
-"""convpipe bench: measure the pipeline around the model (input, start-up, inference, scale) in one run.
+"""convpipe bench: measure the pipeline (input, start-up, inference, scale) and the hardware's limit in one run.
 
 Runs the real pipeline in throw-away copies of this project, prints a table per section and writes
 the figures as JSON. Figures depend on the machine: compare runs made on the same one.
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SECTIONS = ("overhead", "input", "inference", "photos", "scale", "index")
+SECTIONS = ("overhead", "input", "inference", "photos", "scale", "index", "hardware", "time_to_accuracy")
 
 
 def add_parser(subparsers) -> None:
@@ -52,6 +52,18 @@ def add_parser(subparsers) -> None:
         metavar="N",
         help="vector counts for the embedding-index section (default: 20000 100000)",
     )
+    sub.add_argument(
+        "--weights",
+        type=Path,
+        help="a pretrained base's weights file (e.g. xception_weights_tf_dim_ordering_tf_kernels_notop.h5; the arch "
+        "is read from its name): time_to_accuracy also races that base on --photos",
+    )
+    sub.add_argument(
+        "--digits-target", type=float, default=0.97, help="time_to_accuracy: val accuracy to reach on the digits"
+    )
+    sub.add_argument(
+        "--photos-target", type=float, default=0.85, help="time_to_accuracy: val accuracy to reach on --photos"
+    )
     sub.add_argument("--out", type=Path, default=Path("reports/bench.json"), help="where to write the figures")
     sub.add_argument("--work", type=Path, help="folder for the project copies (default: a temporary one)")
 
@@ -61,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     if not (root / "dvc.yaml").exists():
         raise FileNotFoundError(f"{root}: no dvc.yaml here (run `convpipe bench` at the project root)")
-    if "photos" in args.only and args.photos and not args.photos.is_dir():
+    if args.photos and not args.photos.is_dir():
         raise FileNotFoundError(f"--photos {args.photos}: no such folder")
+    if args.weights and not args.weights.is_file():
+        raise FileNotFoundError(f"--weights {args.weights}: no such file")
     with tempfile.TemporaryDirectory(prefix="convpipe-bench-", dir=args.work) as work:
         results = measure(root, Path(work), args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,5 +127,15 @@ def measure(root: Path, work: Path, args: argparse.Namespace) -> dict:
             for kind, measured in by_kind.items()
         ]
         done("index", {**figures, "sizes": rows})
+    if "hardware" in args.only:
+        from convpipe.bench.hardware import hardware
+
+        done("hardware", hardware(root))
+    if "time_to_accuracy" in args.only:
+        from convpipe.bench.time_to_accuracy import time_to_accuracy
+
+        photos, weights = (p.resolve() if p else None for p in (args.photos, args.weights))
+        targets = {"digits": args.digits_target, "photos": args.photos_target}
+        done("time_to_accuracy", time_to_accuracy(root, work, photos, weights, targets))
     results["total_s"] = round(time.perf_counter() - started, 1)
     return results

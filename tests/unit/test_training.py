@@ -72,8 +72,22 @@ def result(process: subprocess.Popen, timeout: int = 300) -> dict:
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_from_last_completed_epoch(tmp_path):
-    config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 5}
+@pytest.mark.parametrize("extra", [{}, {"precision": "mixed_bfloat16"}])
+def test_same_seed_same_weights_in_each_precision(tmp_path, extra):
+    # Subprocesses: the Keras policy is process-wide.
+    first = result(run_worker({"out": str(tmp_path / "a"), "backup": str(tmp_path / "ba"), "epochs": 3, **extra}))
+    second = result(run_worker({"out": str(tmp_path / "b"), "backup": str(tmp_path / "bb"), "epochs": 3, **extra}))
+    assert first["history"] == second["history"] and first["weight_sum"] == second["weight_sum"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"precision": "mixed_bfloat16"}, {"frozen": True}, {"frozen": True, "augment": False}],
+    ids=["float32", "bfloat16", "feature-cache-augmented", "feature-cache"],
+)
+def test_killed_run_resumes_from_last_completed_epoch(tmp_path, extra):
+    config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 5, **extra}
     killed = run_worker({**config, "kill_after": 1})
     killed.communicate(timeout=300)
     assert killed.returncode == -9

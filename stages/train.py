@@ -11,6 +11,7 @@ non-chief workers write beside it, see worker_dir).
 
 import json
 import sys
+import time
 
 from convpipe.core.atomic import atomic_dir
 from convpipe.core.errors import run_main
@@ -45,6 +46,7 @@ def main() -> None:
             compile_model(model, settings.learning_rate)
         # Inside a `convpipe tune` trial, pruning stops this stage early; elsewhere it adds no callback.
         callbacks = run.keras_callbacks() + pruning.callbacks(run)
+        started = time.perf_counter()
         with strategy.scope():
             head = features.head_training(model, train, val_ds, settings.batch_size)
         cache = "off" if head is None else "val" if train.augment else "train+val"
@@ -56,7 +58,8 @@ def main() -> None:
             fitted = model
         resolved = {"precision": policy, "feature_cache": cache}
         run.log_params({f"resolved.train.{key}": value for key, value in resolved.items()})
-        print(f"train: precision {policy}, frozen-base feature cache {cache}")
+        cached = f" ({time.perf_counter() - started:.1f}s to compute)" if head else ""
+        print(f"train: precision {policy}, frozen-base feature cache {cache}{cached}")
         history = fit(fitted, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, callbacks)
         with open(out_dir / "resolved.json", "w", encoding="utf-8") as handle:
             json.dump(resolved, handle, indent=2)

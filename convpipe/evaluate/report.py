@@ -48,6 +48,7 @@ def headline(metrics: dict) -> list[str]:
             sum(c["support"] for c in m["per_class"].values()),
         ]
         for split, m in metrics.items()
+        if split != "resolved"
     ]
     return _table(header, rows)
 
@@ -153,6 +154,13 @@ def phases(curve: list[dict]) -> list[str]:
     )
 
 
+def resolved(settings: dict | None) -> list[str]:
+    """One sentence on what the `auto` settings resolved to on the machine that trained."""
+    if not settings:
+        return []
+    return ["Resolved on the training machine: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + ".", ""]
+
+
 def exports(table: dict) -> list[str]:
     """Each exported artifact: runtime, accuracy, agreement with Keras, sizes and latency; or why it was skipped."""
     header = [
@@ -209,6 +217,7 @@ def render(metrics: dict, data: dict, export: dict | None, curve: list[dict], fi
         "",
         *phases(curve),
         "",
+        *resolved(metrics.get("resolved")),
     ]
     ordered = [name for name in FIGURES if name in figures] + sorted(set(figures) - set(FIGURES))
     if "learning_curves.png" in ordered:

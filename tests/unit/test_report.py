@@ -123,3 +123,11 @@ def test_near_duplicates_and_retrieval_are_reported():
     assert "| 0.9700 | 0.9600 | 0.9900 | 0.9950 |" in page
     assert "near_duplicates.png" not in render(data={**DATA, "near_duplicates": {**near, "groups": 0}})
     assert "grouping is off" in render(data={**DATA, "near_duplicates": {**near, "distance": 0}})
+
+
+def test_resolved_settings_are_one_sentence_and_no_headline_row():
+    resolved = {"train.precision": "mixed_bfloat16", "train.feature_cache": "off"}
+    page = render(metrics={**METRICS, "resolved": resolved})
+    assert "Resolved on the training machine: train.precision mixed_bfloat16, train.feature_cache off." in page
+    assert "| resolved |" not in page
+    assert "Resolved on the training machine" not in render()

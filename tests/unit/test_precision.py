@@ -69,3 +69,33 @@ def test_bf16_model_keeps_a_float32_softmax_loads_through_the_screen_and_copies_
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(copy.predict(images, verbose=0), loaded.predict(images, verbose=0), atol=0.02)
     assert precision.float32_copy(copy) is copy
+
+
+@pytest.mark.slow
+def test_a_bf16_trained_model_exports_with_parity(tmp_path, bf16_policy):
+    from convpipe.export import convert
+    from convpipe.export.measure import measure
+    from convpipe.model.builders import build_model
+    from convpipe.model.saved import load_model
+    from convpipe.model.training import compile_model
+    from tests.fit_worker import stripes
+
+    images, labels = stripes(64, 1)
+    model = build_model(Model(arch="small_convnet", filters=[4, 8], dropout=0.1), (16, 16, 1), 2)
+    compile_model(model, 0.01)
+    model.fit(images, labels, epochs=3, batch_size=16, verbose=0)
+    model.save(tmp_path / "model.keras")
+    precision.use("float32")  # export runs under the default policy
+    source = precision.float32_copy(load_model(tmp_path / "model.keras"))
+    test_images, test_labels = stripes(32, 2)
+    reference = source.predict(test_images, verbose=0)
+    assert (reference.argmax(1) == test_labels).mean() > 0.9  # it learned, in bfloat16
+    (tmp_path / "export").mkdir()
+    accuracy = (reference.argmax(1) == test_labels).mean()
+    for kind in ("savedmodel", "tflite_float32", "onnx", "tflite_int8"):
+        path = convert.build(source, kind, tmp_path / "export", test_images, 17)
+        row = measure(path, test_images, test_labels, reference, runs=2)
+        if kind == "tflite_int8":  # the gate's rule: int8 within a point of Keras
+            assert row["accuracy"] >= accuracy - 0.01, row
+        else:
+            assert row["agreement"] == 1.0 and row["max_abs_diff"] < 1e-4, (kind, row)

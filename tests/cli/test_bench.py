@@ -57,3 +57,15 @@ def test_input_and_inference_sections_on_a_built_project(copy_of_built):
     table = inference(copy_of_built, runs=3)
     assert {"keras", "tflite_int8", "onnx"} <= set(table)
     assert all(row["p50_ms"] > 0 and row["batch32_images_per_s"] > 0 for row in table.values())
+
+
+@pytest.mark.slow  # trains the built project's model twice
+def test_time_to_accuracy_races_float32_and_auto_on_a_built_project(copy_of_built):
+    from convpipe.bench.time_to_accuracy import race
+
+    rows = [race(copy_of_built, 0.0, policy) for policy in ("float32", "auto")]
+    for row in rows:
+        assert row["resolved"] in ("float32", "mixed_bfloat16", "mixed_float16")
+        assert row["train_epochs"] > 0 and "finetune_s" not in row  # a target of 0 is reached in train's first epoch
+        assert 0 < row["seconds_to_target"] <= row["train_s"]
+    assert rows[0]["resolved"] == "float32"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+import convpipe
 from convpipe.core.params import Finetune, Train
 from convpipe.data.shards import Epochs
 from convpipe.model.history import HISTORY_FILE, epochs_run, write_history
@@ -128,10 +129,12 @@ class EpochLine(tf.keras.callbacks.Callback):
         self.label, self.planned, self.started, self.first_epoch = label, planned, started, first_epoch
 
     def on_epoch_end(self, epoch, logs=None):
-        elapsed = time.perf_counter() - self.started
-        per_epoch = elapsed / (epoch + 1 - self.first_epoch)  # epochs run by this process, after a resume too
+        now = time.perf_counter()
+        per_epoch = (now - self.started) / (epoch + 1 - self.first_epoch)  # epochs this process ran (resumes too)
         left = per_epoch * (self.planned - epoch - 1)
         lr = current_learning_rate(self.model.optimizer)
+        # Elapsed: the stage's, from its process start (imports, building, a feature cache included).
+        elapsed = now - convpipe.STARTED
         print(epoch_line(self.label, epoch + 1, self.planned, logs or {}, lr, elapsed, left), flush=True)
 
 

@@ -1,11 +1,13 @@
 """train: build `model.arch` and train it on the prepared train split, keeping the best val_loss epoch.
 
 With a pretrained base the base stays frozen (feature extraction); other archs train from scratch.
+train.epochs and train.batch_size "auto" are resolved by convpipe.model.auto (logged as resolved.train.*).
 Reads params: seed, augment, model, train, tracking. Inside a `convpipe tune` trial it reports val_loss per epoch
 and stops early (exit code 3) when the study prunes the trial.
-Writes: paths.train/model.keras and history.csv (non-chief workers write beside it, see worker_dir).
+Writes: paths.train/model.keras, history.csv and resolved.json (non-chief workers write beside it, see worker_dir).
 """
 
+import json
 import sys
 
 from convpipe.core.atomic import atomic_dir
@@ -15,19 +17,29 @@ from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
 from convpipe.data import shards
 from convpipe.data.augment import augmentation
+from convpipe.model import auto
 from convpipe.model.builders import build_model
 from convpipe.model.saved import MODEL_FILE
 from convpipe.model.seeding import seed_everything
-from convpipe.model.training import BACKUP_ROOT, class_weights, compile_model, distribution, fit, worker_dir
+from convpipe.model.training import (
+    BACKUP_ROOT,
+    class_weights,
+    compile_model,
+    cosine_schedule,
+    distribution,
+    fit,
+    worker_dir,
+)
 from convpipe.tune import pruning
 
 
 def main() -> None:
     params, paths = load_params(), load_paths()
-    settings = params.train
-    strategy = distribution(settings.distribute)  # multi-worker needs it before any other TensorFlow work
+    strategy = distribution(params.train.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
     meta = shards.read_meta(paths.prepared)
+    settings = auto.train_settings(params.train, params.model, meta["counts"]["train"]["total"])
+    resolved = {"resolved.train.epochs": settings.epochs, "resolved.train.batch_size": settings.batch_size}
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if settings.class_weight == "auto" else None
     # out_dir is a temporary sibling of paths.train, renamed into place when the stage succeeds.
     with stage_run("train", params) as run, atomic_dir(worker_dir(paths.train, strategy)) as out_dir:
@@ -35,11 +47,17 @@ def main() -> None:
         val_ds = shards.dataset(paths.prepared, "val", settings.batch_size)
         with strategy.scope():
             model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
-            compile_model(model, settings.learning_rate)
+            compile_model(model, settings.learning_rate, settings.label_smoothing)
+        schedule = None
+        if settings.schedule == "cosine":
+            schedule = cosine_schedule(settings.learning_rate, settings.epochs, settings.warmup_epochs)
+        run.log_params(resolved)
         # Inside a `convpipe tune` trial, pruning stops this stage early; elsewhere it adds no callback.
         callbacks = run.keras_callbacks() + pruning.callbacks(run)
-        history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, callbacks)
+        history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, callbacks, schedule)
         model.save(out_dir / MODEL_FILE)
+        with open(out_dir / "resolved.json", "w", encoding="utf-8") as handle:
+            json.dump(resolved, handle, indent=2)
         best = min(history, key=lambda row: row["val_loss"])
         run.log_metrics(
             {
@@ -52,7 +70,7 @@ def main() -> None:
         run.log_artifacts(out_dir, "model")
         print(
             f"train: best val_accuracy {best['val_accuracy']:.4f} (val_loss {best['val_loss']:.4f}) "
-            f"after {len(history)} epoch(s)"
+            f"after {len(history)} of at most {settings.epochs} epoch(s), batch size {settings.batch_size}"
         )
 
 

@@ -153,6 +153,18 @@ def phases(curve: list[dict]) -> list[str]:
     )
 
 
+def resolved_values(resolved: dict) -> list[str]:
+    """The value each "auto" param (and each param the stages resolve) took in this run."""
+    if not resolved:
+        return []
+    rows = [[f"`{key.removeprefix('resolved.')}`", f"`{value}`"] for key, value in resolved.items()]
+    return [
+        "Values the stages resolved (from `auto` defaults, see params.yaml):",
+        "",
+        *_table(["param", "value"], rows),
+    ]
+
+
 def exports(table: dict) -> list[str]:
     """Each exported artifact: runtime, accuracy, agreement with Keras, sizes and latency; or why it was skipped."""
     header = [
@@ -184,8 +196,11 @@ def exports(table: dict) -> list[str]:
     return _table(header, rows)
 
 
-def render(metrics: dict, data: dict, export: dict | None, curve: list[dict], figures: list[str]) -> str:
-    """The whole page; `figures` are the PNG file names present in reports/figures/."""
+def render(
+    metrics: dict, data: dict, export: dict | None, curve: list[dict], figures: list[str], training: dict | None = None
+) -> str:
+    """The whole page; `figures` are the PNG file names present in reports/figures/; `training` the values the
+    train and finetune stages resolved (resolved.<section>.<key> → value)."""
     test = metrics["test"]
     lines = [
         "# convpipe report",
@@ -202,6 +217,8 @@ def render(metrics: dict, data: dict, export: dict | None, curve: list[dict], fi
         "## Data",
         "",
         *data_summary(data),
+        "",
+        *resolved_values({**{f"resolved.{k}": v for k, v in data.get("resolved", {}).items()}, **(training or {})}),
         "",
         "## Training",
         "",

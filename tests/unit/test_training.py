@@ -72,8 +72,9 @@ def result(process: subprocess.Popen, timeout: int = 300) -> dict:
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_from_last_completed_epoch(tmp_path):
-    config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 5}
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_killed_run_resumes_from_last_completed_epoch(tmp_path, schedule):
+    config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 5, "schedule": schedule}
     killed = run_worker({**config, "kill_after": 1})
     killed.communicate(timeout=300)
     assert killed.returncode == -9

@@ -61,12 +61,3 @@ def finetune_settings(settings: Finetune, train: Train, model: Model) -> Finetun
     if rate == "auto":
         rate = train.learning_rate / (PRETRAINED_RATE_DIVISOR if pretrained else SCRATCH_RATE_DIVISOR)
     return settings.model_copy(update={"unfreeze": unfreeze, "learning_rate": rate})
-
-
-def resolved(before: Train | Finetune, after: Train | Finetune, section: str) -> dict[str, object]:
-    """{"resolved.<section>.<key>": value} for each key that was "auto" in `before`: MLflow params and reports."""
-    return {
-        f"resolved.{section}.{key}": getattr(after, key)
-        for key, value in before.model_dump().items()
-        if value == "auto" and key != "class_weight"  # class_weight "auto" is a mode, not a value to resolve
-    }

@@ -123,3 +123,11 @@ def test_near_duplicates_and_retrieval_are_reported():
     assert "| 0.9700 | 0.9600 | 0.9900 | 0.9950 |" in page
     assert "near_duplicates.png" not in render(data={**DATA, "near_duplicates": {**near, "groups": 0}})
     assert "grouping is off" in render(data={**DATA, "near_duplicates": {**near, "distance": 0}})
+
+
+def test_resolved_values_of_every_stage_are_listed():
+    data = {**DATA, "resolved": {"data.image_size": [160, 160], "data.color_mode": "rgb"}}
+    page = render(data=data, training={"resolved.train.batch_size": 16, "resolved.finetune.unfreeze": 0.3})
+    rows = ["| `data.image_size` | `[160, 160]` |", "| `train.batch_size` | `16` |", "| `finetune.unfreeze` | `0.3` |"]
+    assert all(row in page for row in rows)
+    assert "Values the stages resolved" not in render()  # reports from before the auto defaults

@@ -23,19 +23,6 @@ from convpipe.model.seeding import seed_everything
 from convpipe.ops import registry
 
 
-def resolved_settings(paths) -> dict[str, str]:
-    """train's resolved.json (precision, feature cache) and finetune's precision, as train.*/finetune.* keys."""
-    found = {}
-    for stage, name in (("train", "resolved.json"), ("finetune", "phases.json")):
-        path = getattr(paths, stage) / name
-        if path.exists():
-            with open(path, encoding="utf-8") as handle:
-                written = json.load(handle)
-            keys = ("precision", "feature_cache")
-            found |= {f"{stage}.{key}": str(written[key]) for key in keys if isinstance(written.get(key), str)}
-    return found
-
-
 def main() -> None:
     params, paths = load_params(), load_paths()
     seed_everything(params.seed)
@@ -60,8 +47,6 @@ def main() -> None:
             **retrieval.query_metrics(index, [names[i] for i in test.labels], similarities, ids),
             "softmax_accuracy": scores["test"]["accuracy"],
         }
-        # What `auto` settings resolved to, for the report: strings, so the gate and MLflow's metrics skip them.
-        scores["resolved"] = resolved_settings(paths)
         with atomic_file(paths.reports / "metrics.json") as handle:
             json.dump(scores, handle, indent=2)
 

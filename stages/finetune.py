@@ -1,9 +1,11 @@
 """finetune: continue from train's best model with the top layers unfrozen, at a lower learning rate.
 
 Keeps whichever of the starting and the finetuned weights has the lower val_loss, and says which.
-Reads params: seed, augment, train.batch_size, train.class_weight, train.distribute, finetune, tracking.
+finetune.unfreeze and finetune.learning_rate "auto" depend on the model kind (convpipe.model.auto): with a
+pretrained base its top 30% at train's rate ÷ 30, batch norm frozen; from scratch every layer at ÷ 10.
+Reads params: seed, augment, model, train (batch_size, learning_rate, class_weight, distribute), finetune, tracking.
 The model computes in finetune.precision's policy (auto resolves per machine, see model/precision.py).
-Writes: paths.finetune/model.keras, history.csv and phases.json (val metrics before and after, precision).
+Writes: paths.finetune/model.keras, history.csv and phases.json (val metrics before and after, resolved values).
 """
 
 import json
@@ -16,7 +18,7 @@ from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
 from convpipe.data import shards
 from convpipe.data.augment import augmentation
-from convpipe.model import precision
+from convpipe.model import auto, precision
 from convpipe.model.builders import unfreeze
 from convpipe.model.saved import MODEL_FILE, load_model
 from convpipe.model.seeding import seed_everything
@@ -30,24 +32,29 @@ def val_metrics(model, val_ds) -> dict[str, float]:
 
 def main() -> None:
     params, paths = load_params(), load_paths()
-    settings = params.finetune
     strategy = distribution(params.train.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
-    policy = precision.resolve(settings.precision)
+    policy = precision.resolve(params.finetune.precision)
     precision.use(policy)
     meta = shards.read_meta(paths.prepared)
-    auto = params.train.class_weight == "auto"
-    weights = class_weights(meta["counts"]["train"], meta["class_names"]) if auto else None
+    batch_size = auto.batch_size(params.train.batch_size, meta["counts"]["train"]["total"])
+    settings = auto.finetune_settings(params.finetune, params.train, params.model)
+    resolved = {
+        "resolved.finetune.unfreeze": settings.unfreeze,
+        "resolved.finetune.learning_rate": settings.learning_rate,
+        "resolved.finetune.precision": policy,
+    }
+    balanced = params.train.class_weight == "auto"
+    weights = class_weights(meta["counts"]["train"], meta["class_names"]) if balanced else None
     # out_dir is a temporary sibling of paths.finetune, renamed into place when the stage succeeds.
     with stage_run("finetune", params) as run, atomic_dir(worker_dir(paths.finetune, strategy)) as out_dir:
-        batch_size = params.train.batch_size
         train = shards.training_epochs(paths.prepared, batch_size, params.seed, augmentation(params.augment))
         val_ds = shards.dataset(paths.prepared, "val", batch_size)
         with strategy.scope():
             model = precision.in_policy(load_model(paths.train / MODEL_FILE), policy)  # as saved by train otherwise
             unfrozen = unfreeze(model, settings.unfreeze)
             compile_model(model, settings.learning_rate)
-        run.log_params({"resolved.finetune.precision": policy})
+        run.log_params(resolved)
         start, start_weights = val_metrics(model, val_ds), model.get_weights()
         history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights, run.keras_callbacks())
         tuned = val_metrics(model, val_ds) if history else start
@@ -56,7 +63,10 @@ def main() -> None:
         if kept == "start":
             model.set_weights(start_weights)
         model.save(out_dir / MODEL_FILE)
-        phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen, "precision": policy}
+        if (paths.train / "resolved.json").exists():  # the report shows both phases' resolved values
+            with open(paths.train / "resolved.json", encoding="utf-8") as handle:
+                resolved = {**json.load(handle), **resolved}
+        phases = {"train": start, "finetune": tuned, "kept": kept, "unfrozen_layers": unfrozen, "resolved": resolved}
         with open(out_dir / "phases.json", "w", encoding="utf-8") as handle:
             json.dump(phases, handle, indent=2)
         gain = {
@@ -72,7 +82,8 @@ def main() -> None:
         run.log_artifacts(out_dir, "model")
         print(
             f"finetune: val_loss {start['val_loss']:.4f} → {tuned['val_loss']:.4f}, val_accuracy "
-            f"{start['val_accuracy']:.4f} → {tuned['val_accuracy']:.4f} with {unfrozen} layer(s) unfrozen; "
+            f"{start['val_accuracy']:.4f} → {tuned['val_accuracy']:.4f} with {unfrozen} layer(s) unfrozen at rate "
+            f"{settings.learning_rate:.2g}; "
             f"kept the {kept} weights"
         )
 

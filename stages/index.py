@@ -1,6 +1,6 @@
 """index: embed the train split with the finetuned model's penultimate layer and index it for search.
 
-Reads params: seed, data.color_mode, data.image_size, data.max_pixels, index, tracking.
+Reads params: seed, data.max_pixels, index, tracking; the image size and colour mode from paths.prepared/meta.json.
 Writes: paths.index/index.faiss (exact inner product, or HNSW above index.exact_max), items.csv (path, label
 per vector), index.json (kind, size, preprocessing) and embedder.keras (pixels → embedding).
 """
@@ -16,6 +16,7 @@ from convpipe.core.params import load_params
 from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
 from convpipe.data import shards, split
+from convpipe.data.images import color_mode_of
 from convpipe.evaluate import retrieval
 from convpipe.model.embedding import embedding_model
 from convpipe.model.saved import MODEL_FILE, load_model
@@ -39,7 +40,8 @@ def decode(
 def main() -> None:
     params, paths = load_params(), load_paths()
     seed_everything(params.seed)
-    color_mode, image_size, settings = params.data.color_mode, params.data.image_size, params.index
+    meta = shards.read_meta(paths.prepared)  # the size and colour mode preprocess used (resolved when "auto")
+    color_mode, image_size, settings = color_mode_of(meta["channels"]), meta["image_size"], params.index
     with stage_run("index", params) as run:
         embedder = embedding_model(load_model(paths.finetune / MODEL_FILE))
         train = split.read_manifest(paths.split / "train.csv")

@@ -1,8 +1,9 @@
 """preprocess: decode, validate and resize every split into TFRecord shards.
 
 Reads params: data (color_mode, image_size, max_pixels, shard_size), tracking. Writes: paths.prepared
-(shards, meta.json) and paths.reports/data.json (class counts per split, every skipped file with its
-reason, files stored under another name, and the split stage's near-duplicate groups). Fails when a class has no
+(shards, meta.json with the image size and colour mode used, resolved from the images when "auto") and
+paths.reports/data.json (class counts per split, every skipped file with its reason, files stored under another
+name, the split stage's near-duplicate groups, and the values resolved from "auto"). Fails when a class has no
 decodable training image.
 """
 
@@ -16,7 +17,7 @@ from convpipe.core.errors import run_main
 from convpipe.core.params import load_params
 from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
-from convpipe.data import shards, split
+from convpipe.data import auto, shards, split
 from convpipe.data.images import CHANNELS
 
 
@@ -37,6 +38,9 @@ def main() -> None:
     with stage_run("preprocess", params) as run, atomic_dir(paths.prepared) as out_dir:
         manifests = {name: split.read_manifest(paths.split / f"{name}.csv") for name in split.SPLITS}
         class_names = sorted({r.label for members in manifests.values() for r in members})
+        surveyed = auto.sample([r.path for members in manifests.values() for r in members])
+        image_size = auto.image_size(data.image_size, auto.image_sides(surveyed, data.max_pixels))
+        color_mode = auto.color_mode(data.color_mode, surveyed, data.max_pixels)
         summaries = {
             name: shards.write_split(
                 members,
@@ -44,9 +48,9 @@ def main() -> None:
                 out_dir,
                 name,
                 data.shard_size,
-                data.color_mode,
+                color_mode,
                 data.max_pixels,
-                tuple(data.image_size),
+                tuple(image_size),
                 os.cpu_count() or 1,
             )
             for name, members in manifests.items()
@@ -54,8 +58,9 @@ def main() -> None:
         counts = {name: {**s.counts, "total": sum(s.counts.values())} for name, s in summaries.items()}
         meta = {
             "class_names": class_names,
-            "image_size": data.image_size,
-            "channels": CHANNELS[data.color_mode],
+            "image_size": image_size,
+            "channels": CHANNELS[color_mode],
+            "color_mode": color_mode,
             "counts": counts,
             "train_pixels": summaries["train"].stats(),
         }
@@ -63,12 +68,15 @@ def main() -> None:
             json.dump(meta, handle, indent=2)
         with open(paths.split / "summary.json", encoding="utf-8") as handle:
             split_summary = json.load(handle)
+        resolved = {"data.image_size": image_size, "data.color_mode": color_mode}
         report = {
             "class_counts": counts,
             "skipped": split_summary["skipped"] + [asdict(s) for s in sum((s.skipped for s in summaries.values()), [])],
             "notes": [asdict(n) for n in sum((s.notes for s in summaries.values()), [])],
             "near_duplicates": split_summary.get("near_duplicates"),
             "renamed": split_summary.get("renamed", []),
+            # What each "auto" param became (explicit values appear as given), for the report and reruns.
+            "resolved": {**split_summary.get("resolved", {}), **resolved},
         }
         with atomic_file(paths.reports / "data.json") as handle:
             json.dump(report, handle, indent=2)
@@ -76,10 +84,14 @@ def main() -> None:
         run.log_metrics(
             {**{f"{name}_images": c["total"] for name, c in counts.items()}, "skipped_files": len(report["skipped"])}
         )
+        run.log_params({f"resolved.{key}": value for key, value in resolved.items()})
         run.log_artifact(paths.reports / "data.json")
         run.log_artifact(out_dir / shards.META_FILE)
         sizes = ", ".join(f"{name} {c['total']}" for name, c in counts.items())
-        print(f"preprocess: {sizes}; skipped {len(report['skipped'])} file(s) (see {paths.reports / 'data.json'})")
+        print(
+            f"preprocess: {image_size[0]}×{image_size[1]} {color_mode}; {sizes}; skipped {len(report['skipped'])} "
+            f"file(s) (see {paths.reports / 'data.json'})"
+        )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """report: assemble reports/report.md from the evaluate, preprocess and export stages' reports.
 
+Also shows the values train and finetune resolved from "auto" defaults (paths.finetune/phases.json).
 Reads params: tracking.
 Writes: paths.reports/report.md (links the figures in paths.reports/figures/ by relative path).
 """
@@ -27,17 +28,21 @@ def read_json(path: Path) -> dict:
 
 
 def main() -> None:
-    params, reports = load_params(), load_paths().reports
+    params, paths = load_params(), load_paths()
+    reports = paths.reports
     with stage_run("report", params) as run:
         with open(reports / "plots" / "learning_curve.csv", newline="", encoding="utf-8") as handle:
             curve = list(csv.DictReader(handle))
         figures = sorted(path.name for path in (reports / "figures").glob("*.png"))
+        phases = paths.finetune / "phases.json"
+        training = read_json(phases).get("resolved", {}) if phases.exists() else {}
         page = report.render(
             read_json(reports / "metrics.json"),
             read_json(reports / "data.json"),
             read_json(reports / "export.json"),
             curve,
             figures,
+            training,
         )
         with atomic_file(reports / "report.md") as handle:
             handle.write(page)

@@ -1,8 +1,8 @@
 """split: hash, deduplicate, group near-duplicates and assign every image to train/val/test by content.
 
 Reads params: seed, data (fractions, max_per_class, keep_source_splits, max_pixels, near_duplicate_*), tracking.
-Writes: paths.split/{train,val,test}.csv and summary.json (with the near-duplicate groups), and
-paths.reports/near_duplicates.png (a few groups, drawn).
+Writes: paths.split/{train,val,test}.csv and summary.json (with the near-duplicate groups and the resolved
+near_duplicate_distance, when it was "auto"), and paths.reports/near_duplicates.png (a few groups, drawn).
 """
 
 import json
@@ -18,7 +18,7 @@ from convpipe.core.errors import run_main
 from convpipe.core.params import load_params
 from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
-from convpipe.data import layout, near_duplicates, split
+from convpipe.data import auto, layout, near_duplicates, split
 from convpipe.data.images import load_image
 from convpipe.evaluate import plots
 
@@ -69,7 +69,9 @@ def main() -> None:
         download = layout.read_download_report(raw_dir)
         unique, dropped = split.deduplicate(found)
         fixed = layout.read_source_splits(raw_dir) if data.keep_source_splits else {}
-        groups = find_groups(unique, data.near_duplicate_hash, data.near_duplicate_distance, data.max_pixels)
+        sides = auto.image_sides(auto.sample([r.path for r in unique]), data.max_pixels)
+        distance = auto.near_duplicate_distance(data.near_duplicate_distance, sides)
+        groups = find_groups(unique, data.near_duplicate_hash, distance, data.max_pixels)
         grouped = [[unique[i] for i in g.members] for g in groups]
         ungrouped = split.assign(unique, data.val_fraction, data.test_fraction, params.seed, data.max_per_class, fixed)
         splits = split.assign(
@@ -82,7 +84,7 @@ def main() -> None:
             [r.label for r in unique],
             split_of(splits),
             data.near_duplicate_hash,
-            data.near_duplicate_distance,
+            distance,
             near_duplicates.crossed(paths, split_of(ungrouped)),
             GROUPS_LISTED,
         )
@@ -95,6 +97,7 @@ def main() -> None:
             "skipped": download["skipped"] + [asdict(s) for s in skipped + dropped],
             "renamed": download.get("renamed", []),
             "near_duplicates": near,
+            "resolved": {"data.near_duplicate_distance": distance},
         }
         with atomic_dir(out_dir) as part:
             for name, members in splits.items():
@@ -110,12 +113,13 @@ def main() -> None:
                 "near_duplicate_groups_crossing_before": near["crossed_splits_before_grouping"],
             }
         )
+        run.log_params({f"resolved.{key}": value for key, value in summary["resolved"].items()})
         run.log_artifacts(out_dir, "split")
         run.log_artifact(reports / "near_duplicates.png")
         print(
             f"split: {summary['counts']}, skipped {len(summary['skipped'])} file(s); {near['groups']} "
             f"near-duplicate group(s), {near['crossed_splits_before_grouping']} of them crossed splits before "
-            "grouping"
+            f"grouping (near_duplicate_distance {distance})"
         )
 
 

@@ -1,8 +1,8 @@
 """train: build `model.arch` and train it on the prepared train split, keeping the best val_loss epoch.
 
 With a pretrained base the base stays frozen (feature extraction) and only the head trains, on the base's
-features computed once (see model/features.py); other archs train from scratch. The model computes in
-train.precision's policy (auto resolves per machine, see model/precision.py).
+features computed once (see model/features.py); other archs train from scratch. train.epochs, batch_size
+and precision "auto" are resolved by convpipe.model.auto and model.precision (logged as resolved.train.*).
 Reads params: seed, augment, model, train, tracking. Inside a `convpipe tune` trial it reports val_loss per epoch
 and stops early (exit code 3) when the study prunes the trial.
 Writes: paths.train/model.keras, history.csv and resolved.json (what `auto` and the feature cache resolved to;
@@ -20,22 +20,31 @@ from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
 from convpipe.data import shards
 from convpipe.data.augment import augmentation
-from convpipe.model import features, precision
+from convpipe.model import auto, features, precision
 from convpipe.model.builders import build_model
 from convpipe.model.saved import MODEL_FILE
 from convpipe.model.seeding import seed_everything
-from convpipe.model.training import BACKUP_ROOT, class_weights, compile_model, distribution, fit, worker_dir
+from convpipe.model.training import (
+    BACKUP_ROOT,
+    class_weights,
+    compile_model,
+    cosine_schedule,
+    distribution,
+    fit,
+    worker_dir,
+)
 from convpipe.tune import pruning
 
 
 def main() -> None:
     params, paths = load_params(), load_paths()
-    settings = params.train
-    strategy = distribution(settings.distribute)  # multi-worker needs it before any other TensorFlow work
+    strategy = distribution(params.train.distribute)  # multi-worker needs it before any other TensorFlow work
     seed_everything(params.seed)
-    policy = precision.resolve(settings.precision)
+    policy = precision.resolve(params.train.precision)
     precision.use(policy)  # before building: layers take the global policy when they are made
     meta = shards.read_meta(paths.prepared)
+    settings = auto.train_settings(params.train, params.model, meta["counts"]["train"]["total"])
+    resolved = {"resolved.train.epochs": settings.epochs, "resolved.train.batch_size": settings.batch_size}
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if settings.class_weight == "auto" else None
     # out_dir is a temporary sibling of paths.train, renamed into place when the stage succeeds.
     with stage_run("train", params) as run, atomic_dir(worker_dir(paths.train, strategy)) as out_dir:
@@ -43,7 +52,10 @@ def main() -> None:
         val_ds = shards.dataset(paths.prepared, "val", settings.batch_size)
         with strategy.scope():
             model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))
-            compile_model(model, settings.learning_rate)
+            compile_model(model, settings.learning_rate, settings.label_smoothing)
+        schedule = None
+        if settings.schedule == "cosine":
+            schedule = cosine_schedule(settings.learning_rate, settings.epochs, settings.warmup_epochs)
         # Inside a `convpipe tune` trial, pruning stops this stage early; elsewhere it adds no callback.
         callbacks = run.keras_callbacks() + pruning.callbacks(run)
         started = time.perf_counter()
@@ -52,18 +64,18 @@ def main() -> None:
         cache = "off" if head is None else "val" if train.augment else "train+val"
         if head is not None:  # a frozen base: the head (which shares its layers with model) trains on features
             with strategy.scope():
-                compile_model(head[0], settings.learning_rate)
+                compile_model(head[0], settings.learning_rate, settings.label_smoothing)
             fitted, train, val_ds = head
         else:
             fitted = model
-        resolved = {"precision": policy, "feature_cache": cache}
-        run.log_params({f"resolved.train.{key}": value for key, value in resolved.items()})
+        resolved |= {"resolved.train.precision": policy, "resolved.train.feature_cache": cache}
+        run.log_params(resolved)
         cached = f" ({time.perf_counter() - started:.1f}s to compute)" if head else ""
         print(f"train: precision {policy}, frozen-base feature cache {cache}{cached}")
-        history = fit(fitted, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, callbacks)
+        history = fit(fitted, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, callbacks, schedule)
+        model.save(out_dir / MODEL_FILE)
         with open(out_dir / "resolved.json", "w", encoding="utf-8") as handle:
             json.dump(resolved, handle, indent=2)
-        model.save(out_dir / MODEL_FILE)
         best = min(history, key=lambda row: row["val_loss"])
         run.log_metrics(
             {
@@ -76,7 +88,7 @@ def main() -> None:
         run.log_artifacts(out_dir, "model")
         print(
             f"train: best val_accuracy {best['val_accuracy']:.4f} (val_loss {best['val_loss']:.4f}) "
-            f"after {len(history)} epoch(s)"
+            f"after {len(history)} of at most {settings.epochs} epoch(s), batch size {settings.batch_size}"
         )
 
 

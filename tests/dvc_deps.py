@@ -140,7 +140,9 @@ def _reads(body: ast.AST, roots: dict[str, tuple], imports: dict[str, str], dept
                     function, {parameter: key}, _imports(ast.parse(module.read_text(encoding="utf-8"))), depth - 1
                 )
                 continue
-        found.add(key[:2])  # section.key; what follows is a method of the value (source.partition)
+        # A pydantic method (settings.model_copy(update=...)) reads the whole section it is called on.
+        whole = next((i for i, part in enumerate(key) if part.startswith("model_")), None)
+        found.add(key[:whole] if whole is not None else key[:2])  # section.key; then a method (source.partition)
     return found
 
 

@@ -28,7 +28,7 @@ def run(config: dict) -> dict:
     """Build, compile and fit small_convnet per `config`; return history, epochs run here and a weight sum."""
     from convpipe.core.params import Model, Train
     from convpipe.model.seeding import seed_everything
-    from convpipe.model.training import compile_model, distribution, fit, worker_dir
+    from convpipe.model.training import compile_model, cosine_schedule, distribution, fit, worker_dir
 
     strategy = distribution(config.get("distribute", "none"))
     seed_everything(0)
@@ -78,13 +78,18 @@ def run(config: dict) -> dict:
             )
         )
     out_dir = worker_dir(Path(config["out"]), strategy)  # as the train stage does
+    # The train stage's default: warm-up then cosine decay, from the epoch index; "plateau" cuts on val_loss.
+    schedule = cosine_schedule(settings.learning_rate, settings.epochs, settings.warmup_epochs)
+    schedule = schedule if config.get("schedule", "cosine") == "cosine" else None
     fitted, fit_train, fit_val = model, train, val_ds
     if config.get("frozen"):  # the conv blocks frozen: the head trains on cached features, as in the train stage
         for layer in model.layers[: model.layers.index(model.get_layer("features"))]:
             layer.trainable = False
         fitted, fit_train, fit_val = features.head_training(model, train, val_ds, 8)
         compile_model(fitted, settings.learning_rate)
-    history = fit(fitted, fit_train, fit_val, settings, out_dir, Path(config["backup"]), callbacks=callbacks)
+    history = fit(
+        fitted, fit_train, fit_val, settings, out_dir, Path(config["backup"]), callbacks=callbacks, schedule=schedule
+    )
     val_loss = model.evaluate(val_ds, verbose=0)[0]
     return {
         "history": history,

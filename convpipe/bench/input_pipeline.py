@@ -16,6 +16,7 @@ from convpipe.core.paths import load_paths
 from convpipe.data import shards
 from convpipe.data.augment import augmentation
 from convpipe.data.images import color_mode_of
+from convpipe.model import auto
 from convpipe.model.builders import build_model
 from convpipe.model.seeding import seed_everything
 from convpipe.model.training import compile_model
@@ -62,7 +63,7 @@ def efficiency(repo: Path) -> dict:
     params = load_params(repo / "params.yaml")
     prepared = repo / load_paths(repo / "dvc.yaml").prepared
     meta = shards.read_meta(prepared)
-    batch = params.train.batch_size
+    batch = auto.batch_size(params.train.batch_size, meta["counts"]["train"]["total"])
     augment = augmentation(params.augment)
     x, y = shards.arrays(prepared, "train")
     memory = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache()
@@ -88,7 +89,7 @@ def books_loader(repo: Path, convpipe_rate: float) -> dict:
     prepared = repo / load_paths(repo / "dvc.yaml").prepared
     meta = shards.read_meta(prepared)
     folder = _train_folder(repo, load_paths(repo / "dvc.yaml").split / "train.csv", repo / ".bench" / "books_train")
-    batch = params.train.batch_size
+    batch = auto.batch_size(params.train.batch_size, meta["counts"]["train"]["total"])
     augment = augmentation(params.augment)
     books = tf.keras.utils.image_dataset_from_directory(
         folder,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convpipe.cli import bench, gate, predict, pull, push, remote, similar, tune
+from convpipe.cli import bench, gate, lr_find, predict, pull, push, remote, similar, tune
 from convpipe.core.errors import USER_ERRORS
 
 COMMANDS = {
     "bench": bench,
     "gate": gate,
+    "lr-find": lr_find,
     "predict": predict,
     "pull": pull,
     "push": push,

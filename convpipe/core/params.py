@@ -54,8 +54,11 @@ class Data(Section):
     tfds_data_dir: str | None = None
     keep_source_splits: bool = True
     max_per_class: Annotated[int, Field(gt=0, le=10**9)] | None = None
-    color_mode: Literal["grayscale", "rgb"]
-    image_size: Annotated[list[Annotated[int, Field(ge=8, le=1024)]], Field(min_length=2, max_length=2)]
+    # "auto": resolved from the images at preprocess time (convpipe.data.auto), recorded in meta.json.
+    color_mode: Literal["auto", "grayscale", "rgb"] = "auto"
+    image_size: (
+        Literal["auto"] | Annotated[list[Annotated[int, Field(ge=8, le=1024)]], Field(min_length=2, max_length=2)]
+    ) = "auto"
     val_fraction: Fraction
     test_fraction: Fraction
     max_pixels: Annotated[int, Field(gt=0, le=2**30)] = 89_478_485
@@ -64,7 +67,7 @@ class Data(Section):
     max_extract_bytes: Annotated[int, Field(gt=0, le=2**44)] = 50 * 2**30
     max_compression_ratio: Annotated[int, Field(ge=1, le=100_000)] = 100
     near_duplicate_hash: Literal["phash", "dhash"] = "phash"
-    near_duplicate_distance: Annotated[int, Field(ge=0, le=32)] = 1
+    near_duplicate_distance: Literal["auto"] | Annotated[int, Field(ge=0, le=32)] = "auto"  # "auto": split resolves it
 
     @field_validator("source")
     @classmethod
@@ -112,9 +115,13 @@ class Model(Section):
 
 
 class Train(Section):
-    epochs: Annotated[int, Field(gt=0, le=1000)]
-    batch_size: Annotated[int, Field(gt=0, le=4096)]
+    # "auto" values are resolved by convpipe.model.auto from the model kind and the train split's size.
+    epochs: Literal["auto"] | Annotated[int, Field(gt=0, le=1000)] = "auto"
+    batch_size: Literal["auto"] | Annotated[int, Field(gt=0, le=4096)] = "auto"
     learning_rate: LearningRate
+    schedule: Literal["cosine", "plateau"] = "cosine"
+    warmup_epochs: Annotated[int, Field(ge=0, le=100)] = 2
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
     patience: Annotated[int, Field(gt=0, le=1000)]
     reduce_lr_patience: Annotated[int, Field(gt=0, le=1000)] = 3
     reduce_lr_factor: Fraction = 0.5
@@ -125,8 +132,8 @@ class Train(Section):
 
 class Finetune(Section):
     epochs: Annotated[int, Field(ge=0, le=1000)]
-    learning_rate: LearningRate
-    unfreeze: Literal["all"] | Annotated[int, Field(gt=0, le=10_000)] | Fraction
+    learning_rate: Literal["auto"] | LearningRate = "auto"
+    unfreeze: Literal["all", "auto"] | Annotated[int, Field(gt=0, le=10_000)] | Fraction = "auto"
     patience: Annotated[int, Field(gt=0, le=1000)]
     reduce_lr_patience: Annotated[int, Field(gt=0, le=1000)] = 2
     reduce_lr_factor: Fraction = 0.5
@@ -306,8 +313,21 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
+UNION_PREFIXES = ("literal[", "list[", "constrained-")  # the loc parts pydantic inserts for union members
+UNION_TYPES = {"int", "float", "str", "bool"}
+
+
+def _location(error: dict) -> tuple:
+    """The error's loc without the union members pydantic inserts ("literal['auto']", "list[...]")."""
+    return tuple(
+        part
+        for part in error["loc"]
+        if not (isinstance(part, str) and (part.startswith(UNION_PREFIXES) or part in UNION_TYPES))
+    )
+
+
 def _describe(error: dict) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    key = ".".join(str(part) for part in _location(error)) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key"
     if error["type"] == "missing":
@@ -328,8 +348,9 @@ def parse(raw: object, source: str = str(PARAMS_FILE)) -> Params:
     except ValidationError as err:
         # Unions report one error per member; the first per key is the one a user needs.
         seen: dict[str, str] = {}
-        for error in err.errors():
-            seen.setdefault(".".join(map(str, error["loc"][:2])), _describe(error))
+        # An "auto"-or-number key fails both members; the number's bound is the error worth showing.
+        for error in sorted(err.errors(), key=lambda e: e["type"] == "literal_error"):
+            seen.setdefault(".".join(map(str, _location(error)[:2])), _describe(error))
         raise ParamsError(f"{source}: " + "; ".join(seen.values())) from None
 
 

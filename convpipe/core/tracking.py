@@ -211,11 +211,11 @@ class StageRun:
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if _is_number(v)}, step=step)
 
     def log_params(self, params: dict[str, object]) -> None:
-        """Extra params of the run, e.g. what an `auto` setting resolved to (resolved.<section>.<key>)."""
+        """Extra params of the stage's run, such as the values it resolved from "auto" (resolved.<section>.<key>)."""
         if self.run:
             import mlflow
 
-            mlflow.log_params(params)
+            mlflow.log_params({k: shorten(str(v), 6000) for k, v in params.items()})
 
     def log_artifact(self, path: Path | str, folder: str | None = None) -> None:
         """One file, under `folder` of the run's artifacts."""

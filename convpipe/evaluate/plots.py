@@ -47,6 +47,21 @@ def learning_curves(rows: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
+def learning_rate_curve(
+    rates: list[float], losses: list[float], smoothed: list[float], suggestion: float, method: str, path: Path
+) -> Path:
+    """The learning-rate range test: loss against a log-scaled rate, with the suggested rate marked."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(rates, losses, color="lightgrey", lw=1, label="loss per batch")
+    ax.plot(rates, smoothed, lw=2, label="smoothed")
+    ax.axvline(suggestion, color="tab:red", ls="--", label=f"suggested {suggestion:.2g} ({method})")
+    ax.set(xscale="log", xlabel="learning rate", ylabel="train loss", title="Learning-rate finder")
+    ax.set_ylim(top=min(max(losses), 2 * max(smoothed[0], min(smoothed))))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
 def confusion_matrices(counts: np.ndarray, class_names: list[str], path: Path) -> Path:
     """The confusion matrix as counts and normalised by true class (rows sum to 1)."""
     totals = counts.sum(axis=1, keepdims=True)

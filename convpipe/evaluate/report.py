@@ -154,11 +154,16 @@ def phases(curve: list[dict]) -> list[str]:
     )
 
 
-def resolved(settings: dict | None) -> list[str]:
-    """One sentence on what the `auto` settings resolved to on the machine that trained."""
-    if not settings:
+def resolved_values(resolved: dict) -> list[str]:
+    """The value each "auto" param (and each param the stages resolve) took in this run."""
+    if not resolved:
         return []
-    return ["Resolved on the training machine: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + ".", ""]
+    rows = [[f"`{key.removeprefix('resolved.')}`", f"`{value}`"] for key, value in resolved.items()]
+    return [
+        "Values the stages resolved (from `auto` defaults, see params.yaml):",
+        "",
+        *_table(["param", "value"], rows),
+    ]
 
 
 def exports(table: dict) -> list[str]:
@@ -192,8 +197,11 @@ def exports(table: dict) -> list[str]:
     return _table(header, rows)
 
 
-def render(metrics: dict, data: dict, export: dict | None, curve: list[dict], figures: list[str]) -> str:
-    """The whole page; `figures` are the PNG file names present in reports/figures/."""
+def render(
+    metrics: dict, data: dict, export: dict | None, curve: list[dict], figures: list[str], training: dict | None = None
+) -> str:
+    """The whole page; `figures` are the PNG file names present in reports/figures/; `training` the values the
+    train and finetune stages resolved (resolved.<section>.<key> → value)."""
     test = metrics["test"]
     lines = [
         "# convpipe report",
@@ -211,13 +219,13 @@ def render(metrics: dict, data: dict, export: dict | None, curve: list[dict], fi
         "",
         *data_summary(data),
         "",
+        *resolved_values({**{f"resolved.{k}": v for k, v in data.get("resolved", {}).items()}, **(training or {})}),
+        "",
         "## Training",
         "",
         "Train (new model), then finetune (top layers unfrozen, lower learning rate):",
         "",
         *phases(curve),
-        "",
-        *resolved(metrics.get("resolved")),
     ]
     ordered = [name for name in FIGURES if name in figures] + sorted(set(figures) - set(FIGURES))
     if "learning_curves.png" in ordered:

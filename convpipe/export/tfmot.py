@@ -44,11 +44,50 @@ def _wrap_layers(model: tf.keras.Model, wrap, supports, technique: str) -> tf.ke
     )
 
 
+def _sources(nodes) -> list[str]:
+    """Inbound layer names in a layer config's inbound_nodes ([[name, node, tensor, kwargs], ...], nested
+    one level deeper for most layers than for TFOpLambda ones)."""
+    if isinstance(nodes, list) and len(nodes) == 4 and isinstance(nodes[0], str) and isinstance(nodes[1], int):
+        return [nodes[0]]
+    return [name for node in nodes if isinstance(node, list) for name in _sources(node)]
+
+
+def folded_batch_norms(model: tf.keras.Model) -> set[str]:
+    """Names of the BatchNormalization layers between a Conv2D and a ReLU: TFMOT's 8-bit scheme folds
+    Conv2D → BatchNormalization → ReLU into one quantized convolution, though it cannot wrap a lone one."""
+    kinds = {layer.name: layer for layer in model.layers}
+    inbound, consumers = {}, {}
+    for entry in model.get_config()["layers"]:
+        sources = _sources(entry.get("inbound_nodes", []))
+        inbound[entry["name"]] = sources
+        for source in sources:
+            consumers.setdefault(source, []).append(entry["name"])
+
+    def relu(name: str) -> bool:
+        layer = kinds[name]
+        return isinstance(layer, tf.keras.layers.ReLU) or (
+            isinstance(layer, tf.keras.layers.Activation) and layer.get_config()["activation"] == "relu"
+        )
+
+    return {
+        name
+        for name, layer in kinds.items()
+        if isinstance(layer, tf.keras.layers.BatchNormalization)
+        and len(inbound[name]) == 1
+        and type(kinds[inbound[name][0]]) is tf.keras.layers.Conv2D
+        and [relu(c) for c in consumers.get(name, [])] == [True]
+    }
+
+
 def quantization_aware(model: tf.keras.Model) -> tf.keras.Model:
     """A copy of `model` with fake-quantization (8-bit) on every layer TFMOT supports."""
     registry = tfmot.quantization.keras.default_8bit.Default8BitQuantizeScheme().get_quantize_registry()
+    folded = folded_batch_norms(model)
     annotated = _wrap_layers(
-        model, tfmot.quantization.keras.quantize_annotate_layer, registry.supports, "quantization-aware training"
+        model,
+        tfmot.quantization.keras.quantize_annotate_layer,
+        lambda layer: registry.supports(layer) or layer.name in folded,
+        "quantization-aware training",
     )
     try:
         return tfmot.quantization.keras.quantize_apply(annotated)

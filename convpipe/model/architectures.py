@@ -41,10 +41,15 @@ class Architecture:
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
+        # Conv2D (no bias) → BatchNormalization → ReLU is a pattern TFMOT's 8-bit scheme folds, so it stays quantizable.
+        Architecture("convnet_bn", "convnet_bn"),
         Architecture("small_convnet", "small_convnet"),
         # tfmot.quantization_aware refuses their standalone BatchNormalization layers (not in TFMOT's 8-bit registry).
         Architecture("mini_xception", "mini_xception", quantizable=False),
         Architecture("resnet34", "resnet34", quantizable=False),
+        Architecture(
+            "mobilenet", "pretrained", True, "MobileNet", "mobilenet", 32, width_multiplier=True, quantizable=False
+        ),
         Architecture(
             "mobilenet_v2",
             "pretrained",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
@@ -53,11 +55,40 @@ def class_weights(counts: dict[str, int], class_names: list[str]) -> dict[int, f
     return {i: total / (len(class_names) * counts[name]) for i, name in enumerate(class_names)}
 
 
-def compile_model(model: tf.keras.Model, learning_rate: float) -> None:
-    """Adam on sparse categorical cross-entropy, tracking accuracy."""
-    model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
+def compile_model(model: tf.keras.Model, learning_rate: float, label_smoothing: float = 0.0) -> None:
+    """Adam on sparse categorical cross-entropy, tracking accuracy.
+
+    With label smoothing, categorical cross-entropy on one-hot labels (Keras 2's sparse loss has no
+    smoothing); fit() turns the integer labels into one-hot ones for such a model.
+    """
+    if label_smoothing:
+        loss = tf.keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        metrics = [tf.keras.metrics.CategoricalAccuracy(name="accuracy")]
+    else:
+        loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+
+
+def one_hot_labels(model: tf.keras.Model, ds):
+    """`ds` with one-hot labels when `model` was compiled with label smoothing, else `ds` itself."""
+    if not isinstance(model.loss, tf.keras.losses.CategoricalCrossentropy):
+        return ds
+    classes = model.output_shape[-1]
+    return ds.map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), classes)))
+
+
+def cosine_schedule(learning_rate: float, epochs: int, warmup_epochs: int) -> Callable[[int], float]:
+    """The rate of each epoch: a linear warm-up to `learning_rate` over `warmup_epochs`, then a cosine decay
+    towards 0 over the remaining planned epochs. A function of the epoch index alone, so a resumed run
+    uses the rates an uninterrupted one would have."""
+
+    def rate(epoch: int) -> float:
+        if epoch < warmup_epochs:
+            return learning_rate * (epoch + 1) / (warmup_epochs + 1)
+        progress = (epoch - warmup_epochs) / max(epochs - warmup_epochs, 1)
+        return learning_rate * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return rate
 
 
 class ResumedReduceLROnPlateau(tf.keras.callbacks.ReduceLROnPlateau):
@@ -147,8 +178,12 @@ def fit(
     backup_dir: Path,
     class_weight: dict[int, float] | None = None,
     callbacks: list | None = None,
+    schedule: Callable[[int], float] | None = None,
 ) -> list[dict]:
     """Train (resuming an interrupted run), keep the best-val_loss weights in `model`; return history.csv rows.
+
+    The learning rate follows `schedule` (epoch → rate, see cosine_schedule) when given; otherwise it is
+    cut on val_loss plateaus (settings.reduce_lr_*), the count replayed from history.csv on resume.
 
     One `model.fit` call per epoch, on that epoch's batches. Their order and augmentation, and the
     random layers' draws, come from (seed, epoch); weights and optimizer come from the epoch backup;
@@ -166,6 +201,7 @@ def fit(
         # Shard by example: a split may have fewer TFRecord files than workers.
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         val_ds = val_ds.with_options(options)
+    val_ds = one_hot_labels(model, val_ds)
     first_epoch, started = resume_epoch(backup_dir / "epochs"), time.perf_counter()
     for epoch in range(first_epoch, settings.epochs):
         # A kill between an epoch's history row and its backup runs that epoch again, so its row is not done.
@@ -180,13 +216,17 @@ def fit(
                 str(best_path), save_best_only=True, save_weights_only=True, initial_value_threshold=best
             ),
             tf.keras.callbacks.CSVLogger(str(history_path), append=True),
-            ResumedReduceLROnPlateau(settings.reduce_lr_factor, settings.reduce_lr_patience, done),
+            (
+                tf.keras.callbacks.LearningRateScheduler(lambda index, _: schedule(index))
+                if schedule
+                else ResumedReduceLROnPlateau(settings.reduce_lr_factor, settings.reduce_lr_patience, done)
+            ),
             tf.keras.callbacks.BackupAndRestore(str(backup_dir / "epochs"), delete_checkpoint=False),
             EpochLine(backup_dir.name, settings.epochs, started, first_epoch),
         ]
         reseed_random_layers(model, train.key(epoch))
         model.fit(
-            train.epoch(epoch).with_options(options),
+            one_hot_labels(model, train.epoch(epoch)).with_options(options),
             validation_data=val_ds,
             initial_epoch=epoch,
             epochs=epoch + 1,

@@ -91,7 +91,7 @@ def test_evaluate_then_report(tmp_path, monkeypatch):
     reports = tmp_path / "reports"
     with open(reports / "metrics.json", encoding="utf-8") as handle:
         metrics = json.load(handle)
-    assert set(metrics) == {"test", "val", "resolved"}
+    assert set(metrics) == {"test", "val"}
     assert {"accuracy", "loss", "macro_f1", "weighted_f1", "top_3_accuracy", "ece", "per_class"} <= set(metrics["test"])
     assert sum(c["support"] for c in metrics["test"]["per_class"].values()) == 24
     retrieval = metrics["test"]["retrieval"]

@@ -1,6 +1,8 @@
 """The architectures table and its builders: every row honours the model contract written in
 convpipe/model/architectures.py; pretrained bases, weights files, unfreezing."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -34,7 +36,15 @@ def stripes(n, side, channels, seed=0):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "arch,channels",
-    [("small_convnet", 1), ("mini_xception", 3), ("resnet34", 1), ("mobilenet_v2", 1), ("efficientnet_b0", 3)],
+    [
+        ("convnet_bn", 1),
+        ("small_convnet", 1),
+        ("mini_xception", 3),
+        ("resnet34", 1),
+        ("mobilenet", 3),
+        ("mobilenet_v2", 1),
+        ("efficientnet_b0", 3),
+    ],
 )
 def test_each_arch_trains_and_round_trips(arch, channels, tmp_path):
     side = max(32, ARCHITECTURES[arch].min_side)
@@ -187,3 +197,23 @@ def test_params_reject_weights_for_a_scratch_arch_and_odd_alpha():
     raw["model"].update(arch="mobilenet_v2", alpha=0.4)
     with pytest.raises(ParamsError, match="model.alpha"):
         parse(raw)
+
+
+REAL_MOBILENET = Path.home() / ".cache" / "convpipe-weights" / "mobilenet_1_0_224_tf_no_top.h5"
+
+
+@pytest.mark.skipif(not REAL_MOBILENET.is_file(), reason=f"no ImageNet MobileNet v1 weights at {REAL_MOBILENET}")
+def test_real_mobilenet_weights_load_into_the_frozen_base():
+    model = build_model(spec("mobilenet", alpha=1.0, weights=str(REAL_MOBILENET)), (32, 32, 3), 2)
+    base = next(layer for layer in model.layers if isinstance(layer, tf.keras.Model))
+    assert not base.trainable
+    fresh = pretrained_base(spec("mobilenet", alpha=1.0), (32, 32))
+    assert not np.array_equal(base.get_layer("conv1").get_weights()[0], fresh.get_layer("conv1").get_weights()[0])
+
+
+def test_the_unfreeze_default_of_a_pretrained_base_is_its_top_30_percent():
+    model = build_model(spec("mobilenet"), (32, 32, 3), 2)
+    base = next(layer for layer in model.layers if isinstance(layer, tf.keras.Model))
+    weighted = [layer for layer in base.layers if layer.weights]
+    assert unfreeze(model, 0.3) == round(0.3 * len(weighted))
+    assert not any(isinstance(layer, tf.keras.layers.BatchNormalization) and layer.trainable for layer in weighted)

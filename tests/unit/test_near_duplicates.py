@@ -9,10 +9,13 @@ from PIL import Image, ImageOps
 from sklearn.datasets import load_sample_images
 
 from convpipe.core import params
-from convpipe.data import near_duplicates, split
+from convpipe.data import auto, near_duplicates, split
 
 DEFAULT = params.load_params().data  # the committed params.yaml: near_duplicate_hash, near_duplicate_distance
 PHOTOS = dict(zip(("china", "flower"), load_sample_images().images))  # two real 427×640 photos, offline
+# What near_duplicate_distance "auto" resolves to for them (photos) and for the 8×8 digits (tiny images).
+PHOTO_DISTANCE = auto.near_duplicate_distance(DEFAULT.near_duplicate_distance, [(427, 640)])
+TINY_DISTANCE = auto.near_duplicate_distance(DEFAULT.near_duplicate_distance, [(8, 8)])
 
 
 def save(image: Image.Image, path, **options):
@@ -38,21 +41,27 @@ def hash_of(path, kind=DEFAULT.near_duplicate_hash):
     return near_duplicates.perceptual_hash(path, kind, DEFAULT.max_pixels)
 
 
+def test_auto_distance_is_tight_for_tiny_images_and_loose_for_photos():
+    assert (TINY_DISTANCE, PHOTO_DISTANCE) == (1, 8)
+
+
 @pytest.mark.parametrize("name", PHOTOS)
 def test_which_copies_are_caught_at_the_default_threshold(name, tmp_path):
     files = variants(name, tmp_path)
     original = hash_of(files["original"])
     apart = {kind: bin(original ^ hash_of(path)).count("1") for kind, path in files.items()}
     # Resizing and heavy JPEG re-encoding leave the pHash as it was: grouped at the default distance.
-    assert apart["resized"] <= DEFAULT.near_duplicate_distance
-    assert apart["jpeg_q10"] <= DEFAULT.near_duplicate_distance
-    # A 2% crop moves it by a few bits (4 on both photos): missed at the default, which must stay at 1 to
-    # keep distinct 8×8 digits apart, but caught at distance 8, safe for photos (see the next test).
-    assert DEFAULT.near_duplicate_distance < apart["crop_2pct"] <= 8
+    assert apart["resized"] <= TINY_DISTANCE
+    assert apart["jpeg_q10"] <= TINY_DISTANCE
+    # A 2% crop moves it by a few bits (4 on both photos): missed at the tiny images' distance, which must
+    # stay at 1 to keep distinct 8×8 digits apart, but caught at the photos' 8, safe for them (next test).
+    assert TINY_DISTANCE < apart["crop_2pct"] <= PHOTO_DISTANCE
     # A mirror image is a different picture to a perceptual hash (over 30 of 64 bits): never caught.
     assert apart["mirrored"] > 16
-    groups = near_duplicates.group(list(map(hash_of, files.values())), DEFAULT.near_duplicate_distance)
+    groups = near_duplicates.group(list(map(hash_of, files.values())), TINY_DISTANCE)
     assert [g.members for g in groups] == [(0, 1, 2)]
+    groups = near_duplicates.group(list(map(hash_of, files.values())), PHOTO_DISTANCE)
+    assert [g.members for g in groups] == [(0, 1, 2, 3)]
 
 
 def test_distinct_real_photos_form_no_groups(tmp_path):
@@ -66,8 +75,8 @@ def test_distinct_real_photos_form_no_groups(tmp_path):
     assert len(files) == 30
     for kind in near_duplicates.HASHES:
         hashes = [hash_of(path, kind) for path in files]
-        assert near_duplicates.group(hashes, DEFAULT.near_duplicate_distance) == []
-        assert near_duplicates.group(hashes, 8) == []  # the threshold suggested for photos is safe too
+        assert near_duplicates.group(hashes, TINY_DISTANCE) == []
+        assert near_duplicates.group(hashes, PHOTO_DISTANCE) == []  # the photos' auto distance is safe too
 
 
 def test_the_block_index_finds_exactly_the_pairs_within_the_distance():

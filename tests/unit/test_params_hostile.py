@@ -120,7 +120,7 @@ FILES = {
     "binary tag": (b"seed: !!binary aGVsbG8=\n" + GOOD_TEXT.split("\n", 1)[1].encode(), "seed"),
     "duplicate top key": (GOOD_TEXT.encode() + b"seed: 7\n", "duplicate key 'seed'"),
     "duplicate nested key": (
-        GOOD_TEXT.replace("  epochs: 25 ", "  epochs: 25\n  epochs: 1 ").encode(),
+        GOOD_TEXT.replace("  epochs: auto ", "  epochs: auto\n  epochs: 1 ").encode(),
         "duplicate key 'epochs'",
     ),
     "latin-1 bytes": (GOOD_TEXT.replace("# one seed", "# caf\u00e9 seed").encode("latin-1", "replace"), "not UTF-8"),
@@ -159,7 +159,7 @@ def test_a_hostile_file_is_refused_naming_the_file(tmp_path, name):
 
 
 def test_an_alias_of_a_scalar_is_fine():
-    text = GOOD_TEXT.replace("seed: 42 ", "seed: &s 42 ").replace("  epochs: 25 ", "  epochs: *s ")
+    text = GOOD_TEXT.replace("seed: 42 ", "seed: &s 42 ").replace("  epochs: auto ", "  epochs: *s ")
     assert params.parse(yaml.safe_load(text)).train.epochs == 42
 
 
@@ -203,7 +203,7 @@ def test_only_safe_yaml_loading_in_the_code():
             "split: error: params.yaml: not valid YAML: could not determine a constructor",
         ),
         (
-            GOOD_TEXT.replace("image_size: [16, 16]", "image_size: [100000, 100000]").encode(),
+            GOOD_TEXT.replace("image_size: auto", "image_size: [100000, 100000]").encode(),
             ["-m", "stages.preprocess"],
             "preprocess: error: params.yaml: data.image_size.0: Input should be less than or equal to 1024",
         ),

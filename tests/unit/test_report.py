@@ -125,9 +125,9 @@ def test_near_duplicates_and_retrieval_are_reported():
     assert "grouping is off" in render(data={**DATA, "near_duplicates": {**near, "distance": 0}})
 
 
-def test_resolved_settings_are_one_sentence_and_no_headline_row():
-    resolved = {"train.precision": "mixed_bfloat16", "train.feature_cache": "off"}
-    page = render(metrics={**METRICS, "resolved": resolved})
-    assert "Resolved on the training machine: train.precision mixed_bfloat16, train.feature_cache off." in page
-    assert "| resolved |" not in page
-    assert "Resolved on the training machine" not in render()
+def test_resolved_values_of_every_stage_are_listed():
+    data = {**DATA, "resolved": {"data.image_size": [160, 160], "data.color_mode": "rgb"}}
+    page = render(data=data, training={"resolved.train.batch_size": 16, "resolved.finetune.unfreeze": 0.3})
+    rows = ["| `data.image_size` | `[160, 160]` |", "| `train.batch_size` | `16` |", "| `finetune.unfreeze` | `0.3` |"]
+    assert all(row in page for row in rows)
+    assert "Values the stages resolved" not in render()  # reports from before the auto defaults

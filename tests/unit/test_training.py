@@ -83,8 +83,14 @@ def test_same_seed_same_weights_in_each_precision(tmp_path, extra):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "extra",
-    [{}, {"precision": "mixed_bfloat16"}, {"frozen": True}, {"frozen": True, "augment": False}],
-    ids=["float32", "bfloat16", "feature-cache-augmented", "feature-cache"],
+    [
+        {},
+        {"schedule": "plateau"},
+        {"precision": "mixed_bfloat16"},
+        {"frozen": True},
+        {"frozen": True, "augment": False},
+    ],
+    ids=["cosine", "plateau", "bfloat16", "feature-cache-augmented", "feature-cache"],
 )
 def test_killed_run_resumes_from_last_completed_epoch(tmp_path, extra):
     config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 5, **extra}

@@ -2,7 +2,8 @@
 
 Reads params: data (color_mode, image_size, max_pixels, shard_size), tracking. Writes: paths.prepared
 (shards, meta.json) and paths.reports/data.json (class counts per split, every skipped file with its
-reason, files stored under another name, and the split stage's near-duplicate groups). Fails when a class has no
+reason, files stored under another name, the split stage's near-duplicate groups and what data.exclude and
+data.relabel changed). Fails when a class has no
 decodable training image.
 """
 
@@ -69,6 +70,7 @@ def main() -> None:
             "notes": [asdict(n) for n in sum((s.notes for s in summaries.values()), [])],
             "near_duplicates": split_summary.get("near_duplicates"),
             "renamed": split_summary.get("renamed", []),
+            "review": split_summary.get("review"),  # data.exclude / data.relabel, applied at split
         }
         with atomic_file(paths.reports / "data.json") as handle:
             json.dump(report, handle, indent=2)

@@ -44,6 +44,7 @@ class Section(BaseModel):
 
 
 SOURCE_KINDS = ("sklearn", "tfds", "dir", "url")
+REVIEW_FILE = r"^data/review/[A-Za-z0-9_][A-Za-z0-9_.-]*$"  # one file directly in data/review/
 
 
 class Data(Section):
@@ -63,6 +64,9 @@ class Data(Section):
     max_compression_ratio: Annotated[int, Field(ge=1, le=100_000)] = 100
     near_duplicate_hash: Literal["phash", "dhash"] = "phash"
     near_duplicate_distance: Annotated[int, Field(ge=0, le=32)] = 1
+    # A file in data/review/ (split's dependency: DVC cannot depend on a path a param names), raw-relative paths.
+    exclude: Annotated[str, Field(pattern=REVIEW_FILE)] | None = None
+    relabel: Annotated[str, Field(pattern=REVIEW_FILE)] | None = None
 
     @field_validator("source")
     @classmethod

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convpipe.cli import bench, gate, predict, pull, push, remote, similar, tune
+from convpipe.cli import bench, gate, label_issues, predict, pull, push, remote, similar, tune
 from convpipe.core.errors import USER_ERRORS
 
 COMMANDS = {
     "bench": bench,
     "gate": gate,
+    "label-issues": label_issues,
     "predict": predict,
     "pull": pull,
     "push": push,

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SECTIONS = ("overhead", "input", "inference", "photos", "scale", "index")
+SECTIONS = ("overhead", "input", "inference", "photos", "scale", "index", "labels")
 
 
 def add_parser(subparsers) -> None:
@@ -113,5 +113,9 @@ def measure(root: Path, work: Path, args: argparse.Namespace) -> dict:
             for kind, measured in by_kind.items()
         ]
         done("index", {**figures, "sizes": rows})
+    if "labels" in args.only:
+        from convpipe.bench.labels import labels
+
+        done("labels", labels(root, work))
     results["total_s"] = round(time.perf_counter() - started, 1)
     return results

@@ -40,6 +40,11 @@ def decode(
     return kept, names, np.stack(pixels)
 
 
+def raw_relative(path: str, raw: Path) -> str:
+    """`path` relative to the raw folder, as data.exclude and data.relabel take it (as given when outside it)."""
+    return Path(path).relative_to(raw).as_posix() if Path(path).is_relative_to(raw) else path
+
+
 def base_features(model_file: Path, pixels: np.ndarray) -> np.ndarray:
     """The pretrained base's pooled output (the layer `features`), frozen during the train stage."""
     import tensorflow as tf
@@ -73,7 +78,7 @@ def main() -> None:
         else:
             features, kind = label_issues.pixel_features(pixels, params.seed), "pixels (Nystroem RBF)"
         probabilities = label_issues.out_of_sample_probabilities(features, labels, params.seed)
-        relative = [Path(r.path).relative_to(paths.raw).as_posix() for r in records]
+        relative = [raw_relative(r.path, paths.raw) for r in records]
         found = label_issues.suspects(
             label_issues.find(probabilities, labels), probabilities, labels, names, relative, split_names
         )

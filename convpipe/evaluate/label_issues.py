@@ -67,7 +67,9 @@ def find(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Indices of the likely label errors, most doubtful first (cleanlab's confident learning)."""
     from cleanlab.filter import find_label_issues
 
-    return find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: its default forks a pool per call, whose workers inherit the stage's SIGTERM handler and print a
+    # traceback when the pool ends them; one process is fast enough (well under a second for digits).
+    return find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
 
 
 def suspects(

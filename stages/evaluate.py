@@ -1,8 +1,9 @@
 """evaluate: score the finetuned model on test and val; write metrics, plot data and figures; register it.
 
 Test images also query the index stage's embedding index: precision@k, mAP@k and k-NN accuracy.
-Reads params: seed, evaluate, index, tracking.registered_model.
-Writes: paths.reports/metrics.json, paths.reports/plots/*.csv (DVC plot data), paths.reports/figures/*.png;
+Reads params: seed, evaluate, index, tracking.registered_model; and the label_check stage's counts.
+Writes: paths.reports/metrics.json (with the label-issue counts as data.label_issues, for the gate),
+paths.reports/plots/*.csv (DVC plot data), paths.reports/figures/*.png;
 logs all of it to MLflow and registers the model as the `candidate` version of tracking.registered_model.
 """
 
@@ -15,7 +16,7 @@ from convpipe.core.params import flatten, load_params
 from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
 from convpipe.data import shards
-from convpipe.evaluate import explain, figures, metrics, retrieval
+from convpipe.evaluate import explain, figures, label_issues, metrics, retrieval
 from convpipe.model.embedding import embedding_model
 from convpipe.model.history import HISTORY_FILE, read_history
 from convpipe.model.saved import MODEL_FILE, load_model
@@ -47,8 +48,10 @@ def main() -> None:
             **retrieval.query_metrics(index, [names[i] for i in test.labels], similarities, ids),
             "softmax_accuracy": scores["test"]["accuracy"],
         }
+        counts = label_issues.read_counts(paths.reports)
+        label_counts = {k: v for k, v in counts.items() if k in ("total", "fraction", "per_class")}
         with atomic_file(paths.reports / "metrics.json") as handle:
-            json.dump(scores, handle, indent=2)
+            json.dump({**scores, "data": {"label_issues": label_counts}}, handle, indent=2)
 
         bins = metrics.calibration_bins(test.labels, test.probabilities, settings.calibration_bins)
         history = metrics.learning_curve_rows(
@@ -78,7 +81,7 @@ def main() -> None:
             if not isinstance(value, (dict, str))
         }
         print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items() if k.startswith("test.")))
-        run.log_metrics(flatten(scores))
+        run.log_metrics(flatten({**scores, "data": {"label_issues": label_counts}}))
         run.log_to_parent(headline)
         for folder in ("plots", "figures"):
             run.log_artifacts(paths.reports / folder, folder)

@@ -3,7 +3,8 @@
 Reads params: data (color_mode, image_size, max_pixels, shard_size), tracking. Writes: paths.prepared
 (shards, meta.json with the image size and colour mode used, resolved from the images when "auto") and
 paths.reports/data.json (class counts per split, every skipped file with its reason, files stored under another
-name, the split stage's near-duplicate groups, and the values resolved from "auto"). Fails when a class has no
+name, the split stage's near-duplicate groups, what data.exclude and data.relabel changed, and the values
+resolved from "auto"). Fails when a class has no
 decodable training image.
 """
 
@@ -77,6 +78,7 @@ def main() -> None:
             "renamed": split_summary.get("renamed", []),
             # What each "auto" param became (explicit values appear as given), for the report and reruns.
             "resolved": {**split_summary.get("resolved", {}), **resolved},
+            "review": split_summary.get("review"),  # data.exclude / data.relabel, applied at split
         }
         with atomic_file(paths.reports / "data.json") as handle:
             json.dump(report, handle, indent=2)

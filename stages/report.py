@@ -1,4 +1,4 @@
-"""report: assemble reports/report.md from the evaluate, preprocess and export stages' reports.
+"""report: assemble reports/report.md from the evaluate, preprocess, label_check and export stages' reports.
 
 Also shows the values train and finetune resolved from "auto" defaults (paths.finetune/phases.json).
 Reads params: tracking.
@@ -8,6 +8,7 @@ Writes: paths.reports/report.md (links the figures in paths.reports/figures/ by 
 import csv
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from convpipe.core.atomic import atomic_file
@@ -15,7 +16,9 @@ from convpipe.core.errors import run_main
 from convpipe.core.params import load_params
 from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
-from convpipe.evaluate import report
+from convpipe.evaluate import label_issues, report
+
+SUSPECTS_LISTED = 10  # top rows of label_issues.csv in the report
 
 
 def read_json(path: Path) -> dict:
@@ -43,6 +46,7 @@ def main() -> None:
             curve,
             figures,
             training,
+            [asdict(s) for s in label_issues.read(reports)[0][:SUSPECTS_LISTED]],
         )
         with atomic_file(reports / "report.md") as handle:
             handle.write(page)

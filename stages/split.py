@@ -1,8 +1,9 @@
 """split: hash, deduplicate, group near-duplicates and assign every image to train/val/test by content.
 
-Reads params: seed, data (fractions, max_per_class, keep_source_splits, max_pixels, near_duplicate_*), tracking.
-Writes: paths.split/{train,val,test}.csv and summary.json (with the near-duplicate groups and the resolved
-near_duplicate_distance, when it was "auto"), and paths.reports/near_duplicates.png (a few groups, drawn).
+Reads params: seed, data (fractions, max_per_class, keep_source_splits, max_pixels, near_duplicate_*, exclude,
+relabel), tracking; the review files data.exclude and data.relabel name (in data/review/).
+Writes: paths.split/{train,val,test}.csv and summary.json (near-duplicate groups, the resolved
+near_duplicate_distance, what the review changed), and paths.reports/near_duplicates.png (a few groups, drawn).
 """
 
 import json
@@ -18,7 +19,7 @@ from convpipe.core.errors import run_main
 from convpipe.core.params import load_params
 from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
-from convpipe.data import auto, layout, near_duplicates, split
+from convpipe.data import auto, layout, near_duplicates, review, split
 from convpipe.data.images import load_image
 from convpipe.evaluate import plots
 
@@ -60,12 +61,23 @@ def draw(listed: list[dict], max_pixels: int, path: Path) -> None:
     plots.image_rows(rows, captions, f"Near-duplicate groups (each kept in one split): {len(listed)} listed", path)
 
 
+def reviewed(
+    records: list[split.Record], raw_dir: Path, exclude_file: str | None, relabel_file: str | None
+) -> tuple[list[split.Record], dict]:
+    """The records after data.exclude and data.relabel (files in data/review/), and what they changed."""
+    exclude = review.read_exclude(Path(exclude_file)) if exclude_file else []
+    relabel = review.read_relabel(Path(relabel_file)) if relabel_file else {}
+    sources = (f"data.exclude {exclude_file}", f"data.relabel {relabel_file}")
+    return review.apply(records, raw_dir, exclude, relabel, sources)
+
+
 def main() -> None:
     params, paths = load_params(), load_paths()
     data = params.data
     raw_dir, out_dir, reports = paths.raw, paths.split, paths.reports
     with stage_run("split", params) as run:
         found, skipped = split.scan(raw_dir, ignore=layout.METADATA_FILES)
+        found, reviewed_changes = reviewed(found, raw_dir, data.exclude, data.relabel)
         download = layout.read_download_report(raw_dir)
         unique, dropped = split.deduplicate(found)
         fixed = layout.read_source_splits(raw_dir) if data.keep_source_splits else {}
@@ -98,6 +110,7 @@ def main() -> None:
             "renamed": download.get("renamed", []),
             "near_duplicates": near,
             "resolved": {"data.near_duplicate_distance": distance},
+            "review": reviewed_changes,
         }
         with atomic_dir(out_dir) as part:
             for name, members in splits.items():
@@ -111,6 +124,8 @@ def main() -> None:
                 "skipped_files": len(summary["skipped"]),
                 "near_duplicate_groups": near["groups"],
                 "near_duplicate_groups_crossing_before": near["crossed_splits_before_grouping"],
+                "review_excluded": reviewed_changes["excluded"],
+                "review_relabelled": reviewed_changes["relabelled"],
             }
         )
         run.log_params({f"resolved.{key}": value for key, value in summary["resolved"].items()})

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 PROJECT_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore")
-PROJECT_FOLDERS = ("convpipe", "stages", ".dvc")
+PROJECT_FOLDERS = ("convpipe", "stages", ".dvc", "data/review")  # data/review: a dependency of split
 
 
 def copy_project(root: Path, dest: Path, git: bool = True, **sections: dict) -> Path:

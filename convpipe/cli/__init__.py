@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convpipe.cli import bench, gate, lr_find, predict, pull, push, remote, similar, tune
+from convpipe.cli import bench, gate, label_issues, lr_find, predict, pull, push, remote, similar, tune
 from convpipe.core.errors import USER_ERRORS
 
 COMMANDS = {
     "bench": bench,
     "gate": gate,
     "lr-find": lr_find,
+    "label-issues": label_issues,
     "predict": predict,
     "pull": pull,
     "push": push,

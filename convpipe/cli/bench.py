@@ -12,7 +12,17 @@ import tempfile
 import time
 from pathlib import Path
 
-SECTIONS = ("overhead", "input", "inference", "photos", "scale", "index", "hardware", "time_to_accuracy")
+SECTIONS = (
+    "overhead",
+    "input",
+    "inference",
+    "photos",
+    "scale",
+    "index",
+    "hardware",
+    "time_to_accuracy",
+    "labels",
+)
 
 
 def add_parser(subparsers) -> None:
@@ -137,5 +147,9 @@ def measure(root: Path, work: Path, args: argparse.Namespace) -> dict:
         photos, weights = (p.resolve() if p else None for p in (args.photos, args.weights))
         targets = {"digits": args.digits_target, "photos": args.photos_target}
         done("time_to_accuracy", time_to_accuracy(root, work, photos, weights, targets))
+    if "labels" in args.only:
+        from convpipe.bench.labels import labels
+
+        done("labels", labels(root, work))
     results["total_s"] = round(time.perf_counter() - started, 1)
     return results

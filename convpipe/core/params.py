@@ -46,6 +46,7 @@ class Section(BaseModel):
 
 
 SOURCE_KINDS = ("sklearn", "tfds", "dir", "url")
+REVIEW_FILE = r"^data/review/[A-Za-z0-9_][A-Za-z0-9_.-]*$"  # one file directly in data/review/
 
 
 class Data(Section):
@@ -68,6 +69,9 @@ class Data(Section):
     max_compression_ratio: Annotated[int, Field(ge=1, le=100_000)] = 100
     near_duplicate_hash: Literal["phash", "dhash"] = "phash"
     near_duplicate_distance: Literal["auto"] | Annotated[int, Field(ge=0, le=32)] = "auto"  # "auto": split resolves it
+    # A file in data/review/ (split's dependency: DVC cannot depend on a path a param names), raw-relative paths.
+    exclude: Annotated[str, Field(pattern=REVIEW_FILE)] | None = None
+    relabel: Annotated[str, Field(pattern=REVIEW_FILE)] | None = None
 
     @field_validator("source")
     @classmethod

@@ -48,7 +48,7 @@ def headline(metrics: dict) -> list[str]:
             sum(c["support"] for c in m["per_class"].values()),
         ]
         for split, m in metrics.items()
-        if split != "resolved"
+        if split in ("train", "val", "test")  # not data.label_issues (counts, not scores)
     ]
     return _table(header, rows)
 
@@ -108,6 +108,39 @@ def data_summary(data: dict) -> list[str]:
         lines.append(
             f"\nImages used after a fix-up (e.g. EXIF rotation, palette): {len(data['notes'])} (see `data.json`)."
         )
+    return lines
+
+
+def mislabelled(counts: dict | None, suspects: list[dict]) -> list[str]:
+    """How many train/val images the label_check stage doubts, the top rows and the picture of the top ones."""
+    if not counts:
+        return []
+    lines = [
+        "",
+        f"Likely mislabelled train/val images (label_check, confident learning on out-of-sample probabilities): "
+        f"**{counts['total']}** ({counts['fraction']:.2%}); review them in `label_issues.csv`, then exclude or "
+        "relabel them with `data.exclude` / `data.relabel`.",
+    ]
+    if suspects:
+        lines += [
+            "",
+            *_table(
+                ["rank", "path", "split", "given", "suggested", "self-confidence"],
+                [
+                    [
+                        s["rank"],
+                        f"`{s['path']}`",
+                        s["split"],
+                        s["given_label"],
+                        s["suggested_label"],
+                        s["self_confidence"],
+                    ]
+                    for s in suspects
+                ],
+            ),
+            "",
+            "![likely mislabelled images](label_issues.png)",
+        ]
     return lines
 
 
@@ -198,10 +231,17 @@ def exports(table: dict) -> list[str]:
 
 
 def render(
-    metrics: dict, data: dict, export: dict | None, curve: list[dict], figures: list[str], training: dict | None = None
+    metrics: dict,
+    data: dict,
+    export: dict | None,
+    curve: list[dict],
+    figures: list[str],
+    training: dict | None = None,
+    suspects: list[dict] = (),
 ) -> str:
     """The whole page; `figures` are the PNG file names present in reports/figures/; `training` the values the
-    train and finetune stages resolved (resolved.<section>.<key> → value)."""
+    train and finetune stages resolved (resolved.<section>.<key> → value); `suspects` the top rows of
+    label_issues.csv."""
     test = metrics["test"]
     lines = [
         "# convpipe report",
@@ -218,6 +258,7 @@ def render(
         "## Data",
         "",
         *data_summary(data),
+        *mislabelled(metrics.get("data", {}).get("label_issues"), suspects),
         "",
         *resolved_values({**{f"resolved.{k}": v for k, v in data.get("resolved", {}).items()}, **(training or {})}),
         "",

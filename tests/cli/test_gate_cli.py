@@ -19,7 +19,10 @@ def git(*args, cwd):
 def write_reports(repo: Path, accuracy: float, int8_accuracy: float = 0.97):
     reports = repo / "reports"
     reports.mkdir(exist_ok=True)
-    metrics = {"test": {"accuracy": accuracy, "macro_f1": accuracy, "per_class": {"a": {"f1": accuracy}}}}
+    metrics = {
+        "test": {"accuracy": accuracy, "macro_f1": accuracy, "per_class": {"a": {"f1": accuracy}}},
+        "data": {"label_issues": {"total": 1, "fraction": 0.01}},
+    }
     (reports / "metrics.json").write_text(json.dumps(metrics))
     export = {
         "keras": {"accuracy": int8_accuracy},
@@ -57,7 +60,7 @@ def test_unchanged_metrics_pass(repo, capsys):
     write_reports(repo, 0.99)
     commit_all(repo)
     assert main(["gate"]) == 0
-    assert "gate: passed (6/6 rules)" in capsys.readouterr().out
+    assert "gate: passed (7/7 rules)" in capsys.readouterr().out
 
 
 def test_a_regression_beyond_the_allowed_drop_fails(repo, capsys):
@@ -104,7 +107,7 @@ def test_an_infinite_or_nan_metric_fails_and_promotes_nothing(repo, capsys, text
     metrics.write_text(metrics.read_text().replace('"accuracy": 0.99', text, 1))
     assert main(["gate", "--promote"]) == 1
     out = capsys.readouterr().out
-    assert "FAILED on test.accuracy (5/6 rules)" in out
+    assert "FAILED on test.accuracy (6/7 rules)" in out
     assert "is not a finite number" in out
     assert "promote: gate failed, so 'champion' of 'convpipe-classifier' was not moved" in out
 

@@ -33,7 +33,8 @@ def workspace(tmp_path, monkeypatch):
 
 def write_reports(folder: Path, accuracy: float) -> None:
     with open(folder / "reports" / "metrics.json", "w", encoding="utf-8") as handle:
-        json.dump({"test": {"accuracy": accuracy, "macro_f1": accuracy}}, handle)
+        metrics = {"test": {"accuracy": accuracy, "macro_f1": accuracy}, "data": {"label_issues": {"fraction": 0}}}
+        json.dump(metrics, handle)
     with open(folder / "reports" / "export.json", "w", encoding="utf-8") as handle:
         json.dump(
             {

@@ -82,16 +82,18 @@ def test_evaluate_then_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     prepare(tmp_path)
-    from stages import evaluate
+    from stages import evaluate, label_check
     from stages import index as index_stage
     from stages import report as report_stage
 
+    label_check.main()
     index_stage.main()
     evaluate.main()
     reports = tmp_path / "reports"
     with open(reports / "metrics.json", encoding="utf-8") as handle:
         metrics = json.load(handle)
-    assert set(metrics) == {"test", "val"}
+    assert set(metrics) == {"test", "val", "data"}
+    assert set(metrics["data"]["label_issues"]) == {"total", "fraction", "per_class"}
     assert {"accuracy", "loss", "macro_f1", "weighted_f1", "top_3_accuracy", "ece", "per_class"} <= set(metrics["test"])
     assert sum(c["support"] for c in metrics["test"]["per_class"].values()) == 24
     retrieval = metrics["test"]["retrieval"]

@@ -36,7 +36,7 @@ def test_a_paths_section_in_params_yaml_stops_dvc_before_it_deletes(setup, where
     result = project_copy.run("dvc", "repro", "download", cwd=repo, check=False)
     assert result.returncode != 0
     assert "cannot redefine 'paths.raw' from 'vars[0]' as it already exists in 'params.yaml'" in result.stderr
-    assert untouched(outside) and not (repo / "data").exists()
+    assert untouched(outside) and not (repo / "data" / "raw").exists()
 
 
 @pytest.mark.parametrize(
@@ -62,5 +62,5 @@ def test_dvc_exp_run_set_param_cannot_point_an_output_outside(setup, setting, re
     )
     assert result.returncode != 0
     assert refusal in result.stderr
-    assert untouched(outside) and not (repo / "data").exists()
+    assert untouched(outside) and not (repo / "data" / "raw").exists()
     assert {name: (repo / name).read_text() for name in before} == before

@@ -16,8 +16,14 @@ def test_stage_command_runs_its_own_module(name):
 
 @pytest.mark.parametrize("name", STAGES)
 def test_deps_list_every_module_the_stage_uses(name):
-    listed = {d for d in STAGES[name]["deps"] if not d.startswith("${")}
+    listed = {d for d in STAGES[name]["deps"] if d.startswith(("stages/", "convpipe/"))}
     assert listed == code_deps(name)
+
+
+def test_split_depends_on_the_review_folder_the_exclude_and_relabel_files_live_in():
+    from convpipe.data.review import REVIEW_DIR
+
+    assert REVIEW_DIR.as_posix() in STAGES["split"]["deps"]
 
 
 @pytest.mark.parametrize("name", STAGES)

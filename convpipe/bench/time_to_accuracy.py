@@ -71,8 +71,8 @@ def race(repo: Path, target: float, policy: str) -> dict:
         row[f"{stage}_best_val_accuracy"] = max((a for _, a in points), default=0.0)
         if stage == "train":
             resolved = json.loads((repo / paths.train / "resolved.json").read_text(encoding="utf-8"))
-            row["resolved"] = resolved["precision"]
-            row["feature_cache"] = resolved["feature_cache"]
+            row["resolved"] = resolved["resolved.train.precision"]
+            row["feature_cache"] = resolved["resolved.train.feature_cache"]
         if time_to(phases, target) is not None:
             break
     reached = time_to(phases, target)

@@ -51,7 +51,16 @@ def prepare(root: Path) -> None:
         summary = shards.write_split(written, CLASSES, prepared, split, 100, "grayscale", 10**6, (16, 16), 1)
         counts[split] = {**summary.counts, "total": sum(summary.counts.values())}
     with open(prepared / shards.META_FILE, "w", encoding="utf-8") as handle:
-        json.dump({"class_names": CLASSES, "image_size": [16, 16], "channels": 1, "counts": counts}, handle)
+        json.dump(
+            {
+                "class_names": CLASSES,
+                "image_size": [16, 16],
+                "channels": 1,
+                "color_mode": "grayscale",
+                "counts": counts,
+            },
+            handle,
+        )
     tf.keras.utils.set_random_seed(0)
     model = build_model(Model(arch="small_convnet", filters=[4], dropout=0.1), (16, 16, 1), len(CLASSES))
     compile_model(model, 0.01)

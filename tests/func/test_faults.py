@@ -156,7 +156,7 @@ def test_train_resumes_after_the_epoch_it_was_killed_in(runs):
 def test_downstream_reports_are_complete_and_consistent(runs):
     _, killed, _, _, _ = runs
     metrics = read_json(killed / "reports/metrics.json")
-    assert set(metrics) == {"test", "val"} and 0 <= metrics["test"]["accuracy"] <= 1
+    assert set(metrics) == {"test", "val", "data"} and 0 <= metrics["test"]["accuracy"] <= 1
     export = read_json(killed / "reports/export.json")
     assert set(export) == {"keras", *PARAMS["export"]["formats"]}
     assert (killed / "models/export/model_int8.tflite").stat().st_size == export["tflite_int8"]["size_bytes"]

@@ -72,7 +72,7 @@ def test_mlflow_holds_one_grouped_run_per_stage(project):
         assert client.list_artifacts(child.info.run_id), f"{stage} logged no artifacts"
         assert {"startup_s", "stage_wall_s", "cpu_s", "peak_rss_mb"} <= set(child.data.metrics)
         # TensorFlow costs seconds to import and hundreds of MB: stages that need no model must not load it.
-        expected = "False" if stage in ("download", "split", "report") else "True"
+        expected = "False" if stage in ("download", "split", "label_check", "report") else "True"
         assert child.data.tags["convpipe.imported_tensorflow"] == expected, stage
     history = client.get_metric_history(children["train"].info.run_id, "val_loss")
     assert len(history) == 2  # one point per epoch

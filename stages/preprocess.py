@@ -1,6 +1,7 @@
 """preprocess: decode, validate and resize every split into TFRecord shards.
 
-Reads params: data (color_mode, image_size, max_pixels, shard_size), tracking. Writes: paths.prepared
+Reads params: data (color_mode, image_size, max_pixels, shard_size), model (arch, weights: a pretrained base
+sets the "auto" size), tracking. Writes: paths.prepared
 (shards, meta.json with the image size and colour mode used, resolved from the images when "auto") and
 paths.reports/data.json (class counts per split, every skipped file with its reason, files stored under another
 name, the split stage's near-duplicate groups, what data.exclude and data.relabel changed, and the values
@@ -20,6 +21,7 @@ from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
 from convpipe.data import auto, shards, split
 from convpipe.data.images import CHANNELS
+from convpipe.model import auto as model_auto
 
 
 def require_train_images(train_counts: dict[str, int], report) -> None:
@@ -40,7 +42,8 @@ def main() -> None:
         manifests = {name: split.read_manifest(paths.split / f"{name}.csv") for name in split.SPLITS}
         class_names = sorted({r.label for members in manifests.values() for r in members})
         surveyed = auto.sample([r.path for members in manifests.values() for r in members])
-        image_size = auto.image_size(data.image_size, auto.image_sides(surveyed, data.max_pixels))
+        sides = auto.image_sides(surveyed, data.max_pixels)
+        image_size = auto.image_size(data.image_size, sides, model_auto.has_pretrained_base(params.model))
         color_mode = auto.color_mode(data.color_mode, surveyed, data.max_pixels)
         summaries = {
             name: shards.write_split(

@@ -1,7 +1,8 @@
 """The data section's "auto" values, resolved from the images themselves (a sample of them).
 
 - data.image_size: square, the median shorter side of the images, bounded to MIN_SIDE..MAX_SIDE
-  (the 8×8 digits are upsampled to 16×16; photos are shrunk to 160×160);
+  (the 8×8 digits are upsampled to 16×16; photos are shrunk to 160×160); under a pretrained base,
+  PRETRAINED_SIDE, the resolution its ImageNet features were learned at;
 - data.color_mode: rgb when any sampled image carries colour (its channels differ), else grayscale;
 - data.near_duplicate_distance: TINY_DISTANCE bits for tiny images (typical side ≤ TINY_SIDE, where two
   distinct digits can be 2 bits apart), PHOTO_DISTANCE bits for photos (re-encoded or resized copies).
@@ -21,6 +22,10 @@ from convpipe.data.images import ImageRejected, load_image
 SAMPLE = 200  # images surveyed, spread evenly over the sorted paths (the same ones on every run)
 MIN_SIDE = 16  # pixels: tiny images are upsampled to at least this
 MAX_SIDE = 160  # pixels: larger images are shrunk to this
+# pixels, under a pretrained base: ImageNet's 224, where its features are sharpest. Measured on the ants and bees
+# (linear probe on frozen MobileNet v1 features, val/test): 0.89/0.92 at 160, 0.93/0.96 at 224. Xception's own 299
+# would cost 1.8× more for a base already at val 0.93 at 224.
+PRETRAINED_SIDE = 224
 TINY_SIDE = 32  # pixels: images whose typical side is at most this are "tiny"
 TINY_DISTANCE = 1  # bits: two distinct 8×8 digits can already be 2 bits apart
 PHOTO_DISTANCE = 8  # bits: catches JPEG re-encodes (2 bits), resized copies and 2% crops of photos
@@ -54,11 +59,12 @@ def typical_side(sides: list[tuple[int, int]]) -> int:
     return round(statistics.median(min(s) for s in sides)) if sides else 0
 
 
-def image_size(value: str | list[int], sides: list[tuple[int, int]]) -> list[int]:
-    """data.image_size: an explicit [height, width] as given; "auto" a square of the typical side, bounded."""
+def image_size(value: str | list[int], sides: list[tuple[int, int]], pretrained: bool = False) -> list[int]:
+    """data.image_size: an explicit [height, width] as given; "auto" PRETRAINED_SIDE square for a `pretrained`
+    base, else a square of the typical side, bounded."""
     if value != "auto":
         return list(value)
-    side = min(max(typical_side(sides), MIN_SIDE), MAX_SIDE)
+    side = PRETRAINED_SIDE if pretrained else min(max(typical_side(sides), MIN_SIDE), MAX_SIDE)
     return [side, side]
 
 

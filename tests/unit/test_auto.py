@@ -30,6 +30,13 @@ def test_image_size_keeps_the_digits_at_16_and_caps_photos_at_160():
     assert data_auto.image_size([32, 48], [(8, 8)]) == [32, 48]  # explicit wins
 
 
+def test_image_size_under_a_pretrained_base_is_its_imagenet_resolution():
+    photos = [(375, 500), (500, 333), (400, 600)]
+    assert data_auto.image_size("auto", photos, pretrained=True) == [224, 224]
+    assert data_auto.image_size("auto", [(8, 8)] * 5, pretrained=True) == [224, 224]
+    assert data_auto.image_size([160, 160], photos, pretrained=True) == [160, 160]  # explicit wins
+
+
 def test_the_typical_side_is_the_median_shorter_side(tmp_path):
     paths = [save(np.zeros((h, w), np.uint8), tmp_path / f"{h}x{w}.png") for h, w in [(20, 90), (64, 64), (90, 100)]]
     (tmp_path / "broken.png").write_bytes(b"not an image")

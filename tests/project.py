@@ -15,9 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 with open(ROOT / "dvc.yaml", encoding="utf-8") as handle:
     STAGES = list(yaml.safe_load(handle)["stages"])  # in pipeline order
 
-# Enough to exercise every stage in seconds: 15 digits per class, a couple of epochs, one export.
+# Enough to exercise every stage in seconds: 15 digits per class, the default arch two blocks and a few filters
+# wide, a couple of epochs, one export. The pipeline tests are about wiring, resuming and tracking, not accuracy.
 TINY = {
     "data": {"max_per_class": 15},
+    "model": {"filters": [8, 16]},
     "train": {"epochs": 2, "batch_size": 32},
     "finetune": {"epochs": 1},
     "export": {"formats": ["tflite_int8"], "representative_samples": 16, "latency_runs": 3},

@@ -46,6 +46,8 @@ def template(tmp_path_factory, s3, env):
     run("git", "init", "-q", cwd=repo)
     for args in (
         ["init", "-q"],
+        # As convpipe's own .dvc/config: no `dvc daemon analytics` process started after every dvc command.
+        ["config", "core.analytics", "false"],
         ["add", "-q", "data"],
         ["stage", "add", "-n", "copy", "-d", "data", "-o", "copy", "cp -r data copy"],
         ["repro", "-q"],

@@ -1,12 +1,11 @@
 """Tracking for real: the pipeline against an `mlflow server` on PostgreSQL with served artifacts, read back
 over its REST API, with the server killed during train and restarted; an unreachable store, required or
-not; and queued experiments running two at a time on the default SQLite store.
+not. Queued experiments on the default SQLite store are in test_tracking_queue.py.
 
-One pipeline run feeds every test (module-scoped), so the whole module costs about two pipeline runs.
+One pipeline run feeds every test (module-scoped), so the whole module costs about one and a half pipeline runs.
 """
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -189,49 +188,3 @@ def test_an_unreachable_store_fails_fast_unless_tracking_is_optional(tmp_path):
     assert result.stderr.count("tracking skipped") == 1
     assert f"download: tracking skipped: {dead} unreachable" in result.stderr
     assert len(list((repo / "data" / "raw").rglob("*.png"))) == 1797
-
-
-def test_queued_experiments_run_two_at_a_time_on_sqlite(stack, tmp_path):
-    repo = tmp_path / "repo"
-    shutil.copytree(stack.repo, repo, ignore=shutil.ignore_patterns("tmp"))
-    run("git", "add", "-A", cwd=repo)
-    run("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "baseline", cwd=repo)
-    env = clean_env()  # no MLFLOW_TRACKING_URI: the default SQLite store at the project root
-    # A late stage's param, so each experiment takes its earlier stages from the cache and reruns export.
-    for runs in (4, 5, 6):
-        run("dvc", "exp", "run", "--queue", "-S", f"export.latency_runs={runs}", cwd=repo, env=env)
-    started = time.monotonic()
-    run("dvc", "queue", "start", "-j", "2", cwd=repo, env=env)
-    while any(word in run("dvc", "queue", "status", cwd=repo, env=env).stdout for word in ("Queued", "Running")):
-        time.sleep(2)
-    print(f"three queued experiments took {time.monotonic() - started:.0f} s")
-    status = run("dvc", "queue", "status", cwd=repo, env=env).stdout
-    assert status.count("Success") == 3, status
-    logs = "".join(
-        run("dvc", "queue", "logs", line.split()[0], cwd=repo, env=env, check=False).stdout
-        for line in status.splitlines()
-        if "Success" in line
-    )
-    assert "database is locked" not in logs
-
-    shown = json.loads(run("dvc", "exp", "show", "--json", cwd=repo, env=env).stdout)
-    revs = [rev["data"] for baseline in shown for exp in baseline.get("experiments") or [] for rev in exp["revs"]]
-    assert sorted(data["params"]["params.yaml"]["data"]["export"]["latency_runs"] for data in revs) == [4, 5, 6]
-    for data in revs:
-        assert 0 <= data["metrics"]["reports/metrics.json"]["data"]["test"]["accuracy"] <= 1
-        assert data["metrics"]["reports/export.json"]["data"]["tflite_float32"]["latency_ms"] > 0
-
-    from mlflow import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("convpipe").experiment_id])
-    parents = {r.info.run_id: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
-    assert sorted(r.data.params["export.latency_runs"] for r in parents.values()) == ["4", "5", "6"]
-    # Each experiment's export run sits under its own parent, and finished.
-    exports = [r for r in runs if r.data.tags.get("convpipe.stage") == "export"]
-    assert sorted(parents[r.data.tags["mlflow.parentRunId"]].data.params["export.latency_runs"] for r in exports) == [
-        "4",
-        "5",
-        "6",
-    ]
-    assert {r.info.status for r in runs} == {"FINISHED"}

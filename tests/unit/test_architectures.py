@@ -84,11 +84,17 @@ LARGE = {"xception", "resnet50", "efficientnet_b0", "resnet34"}
 def test_every_architecture_honours_the_model_contract(arch, tmp_path):
     row = ARCHITECTURES[arch]
     side = max(16, row.min_side)
+    tf.keras.utils.set_random_seed(0)  # the untrained weights, hence the answer below, are the same every run
     model = build_model(spec(arch), (side, side, 3), 3)
     images = np.random.default_rng(0).uniform(0, 255, (2, side, side, 3)).astype("float32")
     probabilities = model.predict(images, verbose=0)
-    # Raw 0-255 pixels in: an untrained model that did not rescale them would answer with certainty.
-    assert probabilities.shape == (2, 3) and probabilities.max() < 0.999
+    assert probabilities.shape == (2, 3) and np.isfinite(probabilities).all()
+    if row.preprocessing != "caffe":
+        # Raw 0-255 pixels in: an untrained model that did not rescale them would answer with certainty.
+        # "caffe" (ResNet50) only subtracts the ImageNet means, as its weights expect, so untrained it is
+        # often certain anyway (0.94-0.9999 over three seeds); test_resnet50_preprocessing_matches_keras
+        # pins that layer.
+        assert probabilities.max() < 0.999
     head = model.layers[-1]
     assert isinstance(head, tf.keras.layers.Dense) and head.name == "probabilities"
     assert head.activation is tf.keras.activations.softmax

@@ -16,8 +16,7 @@ from convpipe.core.errors import run_main
 from convpipe.core.params import load_params
 from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
-from convpipe.data import shards
-from convpipe.data.augment import augmentation
+from convpipe.data import augment, shards
 from convpipe.model import auto, precision
 from convpipe.model.builders import unfreeze
 from convpipe.model.saved import MODEL_FILE, load_model
@@ -48,7 +47,8 @@ def main() -> None:
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if balanced else None
     # out_dir is a temporary sibling of paths.finetune, renamed into place when the stage succeeds.
     with stage_run("finetune", params) as run, atomic_dir(worker_dir(paths.finetune, strategy)) as out_dir:
-        train = shards.training_epochs(paths.prepared, batch_size, params.seed, augmentation(params.augment))
+        augmenting = augment.augmentation(augment.resolve(params.augment, meta["channels"]))
+        train = shards.training_epochs(paths.prepared, batch_size, params.seed, augmenting)
         val_ds = shards.dataset(paths.prepared, "val", batch_size)
         with strategy.scope():
             model = precision.in_policy(load_model(paths.train / MODEL_FILE), policy)  # as saved by train otherwise

@@ -2,7 +2,8 @@
 
 With a pretrained base the base stays frozen (feature extraction) and only the head trains, on the base's
 features computed once (see model/features.py); other archs train from scratch. train.epochs, batch_size
-and precision "auto" are resolved by convpipe.model.auto and model.precision (logged as resolved.train.*).
+and precision "auto" are resolved by convpipe.model.auto and model.precision, augment.flip by data.augment (logged
+as resolved.train.*, resolved.augment.flip).
 Reads params: seed, augment, model, train, tracking. Inside a `convpipe tune` trial it reports val_loss per epoch
 and stops early (exit code 3) when the study prunes the trial.
 Writes: paths.train/model.keras, history.csv and resolved.json (what `auto` and the feature cache resolved to;
@@ -18,8 +19,7 @@ from convpipe.core.errors import run_main
 from convpipe.core.params import load_params
 from convpipe.core.paths import load_paths
 from convpipe.core.tracking import stage_run
-from convpipe.data import shards
-from convpipe.data.augment import augmentation
+from convpipe.data import augment, shards
 from convpipe.model import auto, features, precision
 from convpipe.model.builders import build_model
 from convpipe.model.saved import MODEL_FILE
@@ -44,11 +44,17 @@ def main() -> None:
     precision.use(policy)  # before building: layers take the global policy when they are made
     meta = shards.read_meta(paths.prepared)
     settings = auto.train_settings(params.train, params.model, meta["counts"]["train"]["total"])
-    resolved = {"resolved.train.epochs": settings.epochs, "resolved.train.batch_size": settings.batch_size}
+    augmenting = augment.resolve(params.augment, meta["channels"])  # flip "auto" depends on the colour mode
+    resolved = {
+        "resolved.train.epochs": settings.epochs,
+        "resolved.train.batch_size": settings.batch_size,
+        "resolved.augment.flip": augmenting.flip,
+    }
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if settings.class_weight == "auto" else None
     # out_dir is a temporary sibling of paths.train, renamed into place when the stage succeeds.
     with stage_run("train", params) as run, atomic_dir(worker_dir(paths.train, strategy)) as out_dir:
-        train = shards.training_epochs(paths.prepared, settings.batch_size, params.seed, augmentation(params.augment))
+        augmented = augment.augmentation(augmenting)
+        train = shards.training_epochs(paths.prepared, settings.batch_size, params.seed, augmented)
         val_ds = shards.dataset(paths.prepared, "val", settings.batch_size)
         with strategy.scope():
             model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))

@@ -14,7 +14,7 @@ import tensorflow as tf
 from convpipe.core.params import load_params
 from convpipe.core.paths import load_paths
 from convpipe.data import shards
-from convpipe.data.augment import augmentation
+from convpipe.data.augment import augmentation, resolve
 from convpipe.data.images import color_mode_of
 from convpipe.model import auto
 from convpipe.model.builders import build_model
@@ -64,7 +64,7 @@ def efficiency(repo: Path) -> dict:
     prepared = repo / load_paths(repo / "dvc.yaml").prepared
     meta = shards.read_meta(prepared)
     batch = auto.batch_size(params.train.batch_size, meta["counts"]["train"]["total"])
-    augment = augmentation(params.augment)
+    augment = augmentation(resolve(params.augment, meta["channels"]))
     x, y = shards.arrays(prepared, "train")
     memory = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).cache()
     in_memory = images_per_second(params, meta, memory.prefetch(tf.data.AUTOTUNE), len(x))
@@ -90,7 +90,7 @@ def books_loader(repo: Path, convpipe_rate: float) -> dict:
     meta = shards.read_meta(prepared)
     folder = _train_folder(repo, load_paths(repo / "dvc.yaml").split / "train.csv", repo / ".bench" / "books_train")
     batch = auto.batch_size(params.train.batch_size, meta["counts"]["train"]["total"])
-    augment = augmentation(params.augment)
+    augment = augmentation(resolve(params.augment, meta["channels"]))
     books = tf.keras.utils.image_dataset_from_directory(
         folder,
         image_size=tuple(meta["image_size"]),

@@ -8,12 +8,11 @@ from convpipe.bench.input_pipeline import books_loader, efficiency
 from convpipe.bench.workspace import copy_project, timed
 
 PHOTO_DATA = {"color_mode": "rgb", "image_size": [160, 160]}
-PHOTO_AUGMENT = {"flip": "horizontal"}
 
 
 def photos(root: Path, work: Path, folder: Path) -> dict:
     """Import `folder` through download → split → preprocess, then measure the pipeline and the books' loader."""
-    repo = copy_project(root, work / "photos", data={"source": f"dir:{folder}", **PHOTO_DATA}, augment=PHOTO_AUGMENT)
+    repo = copy_project(root, work / "photos", data={"source": f"dir:{folder}", **PHOTO_DATA})
     timed("dvc", "repro", "preprocess", cwd=repo)
     input_figures = efficiency(repo)
     return {

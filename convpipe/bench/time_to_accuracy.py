@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from convpipe.bench.photos import PHOTO_AUGMENT, PHOTO_DATA
+from convpipe.bench.photos import PHOTO_DATA
 from convpipe.bench.workspace import copy_project, set_params, timed
 
 POLICIES = ("float32", "auto")
@@ -95,7 +95,7 @@ def cases(photos: Path | None, weights: Path | None, targets: dict[str, float]) 
     """name → (target, params sections) of each race to run."""
     chosen = {"digits": (targets["digits"], {})}
     if photos:
-        folder = {"data": {"source": f"dir:{photos}", **PHOTO_DATA}, "augment": PHOTO_AUGMENT}
+        folder = {"data": {"source": f"dir:{photos}", **PHOTO_DATA}}
         chosen["photos, from scratch"] = (targets["photos"], folder)
         if weights:
             model = {"arch": infer_arch(weights), "weights": str(weights)}

@@ -94,7 +94,7 @@ class Data(Section):
 
 
 class Augment(Section):
-    flip: Literal["none", "horizontal", "vertical", "horizontal_and_vertical"]
+    flip: Literal["auto", "none", "horizontal", "vertical", "horizontal_and_vertical"]
     rotation: Annotated[float, Field(ge=0, le=0.5)]
     zoom: Annotated[float, Field(ge=0, lt=1)]
     translation: Annotated[float, Field(ge=0, lt=1)]

@@ -18,8 +18,18 @@ from convpipe.core.params import Augment
 Augmenter = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (float32 N×H×W×C 0-255, int64 seed [2]) → same shape
 
 
+def resolve(spec: Augment, channels: int) -> Augment:
+    """`spec` with flip "auto" resolved: horizontal for colour images (`channels` 3), where a mirrored scene shows
+    the same thing; none for grayscale ones, the digits and letters that mirroring turns into another symbol."""
+    if spec.flip != "auto":
+        return spec
+    return spec.model_copy(update={"flip": "horizontal" if channels == 3 else "none"})
+
+
 def augmentation(spec: Augment) -> Augmenter | None:
-    """The random transforms `spec` asks for as one stateless function; None when it asks for none."""
+    """The random transforms `spec` asks for (flip resolved) as one stateless function; None when it asks for none."""
+    if spec.flip == "auto":
+        raise ValueError('augment.flip "auto" must be resolved from the images first (augment.resolve)')
     flips = {
         "none": (False, False),
         "horizontal": (True, False),

@@ -36,6 +36,8 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     meta = json.loads((repo / "data" / "prepared" / "meta.json").read_text())
     assert sum(meta["counts"][s]["total"] for s in ("train", "val", "test")) == 150
     assert (repo / "models" / "finetune" / "model.keras").stat().st_size > 10_000
+    resolved = json.loads((repo / "models" / "finetune" / "phases.json").read_text())["resolved"]
+    assert resolved["resolved.augment.flip"] == "none"  # augment.flip auto, on grayscale digits
     metrics = json.loads((repo / "reports" / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
     assert set(metrics["test"]["per_class"]) == {str(d) for d in range(10)}

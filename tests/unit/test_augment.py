@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from convpipe.core.params import Augment
 from convpipe.data import shards
-from convpipe.data.augment import affine, augmentation
+from convpipe.data.augment import affine, augmentation, resolve
 
 OFF = {"flip": "none", "rotation": 0, "zoom": 0, "translation": 0, "contrast": 0, "brightness": 0}
 SEED = tf.constant([7, 3], tf.int64)
@@ -20,6 +20,21 @@ def ramp(n=4, side=9):
 
 def test_no_transform_asked_is_no_function():
     assert augmentation(Augment(**OFF)) is None
+
+
+@pytest.mark.parametrize("channels,flip", [(3, "horizontal"), (1, "none")])
+def test_auto_flip_mirrors_colour_images_only(channels, flip):
+    assert resolve(Augment(**{**OFF, "flip": "auto"}), channels).flip == flip
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_an_explicit_flip_wins_over_auto(channels):
+    assert resolve(Augment(**{**OFF, "flip": "vertical"}), channels).flip == "vertical"
+
+
+def test_an_unresolved_auto_flip_is_refused():
+    with pytest.raises(ValueError, match="augment.resolve"):
+        augmentation(Augment(**{**OFF, "flip": "auto"}))
 
 
 def test_same_seed_same_images_other_seed_other_images():

@@ -47,8 +47,8 @@ def main() -> None:
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if balanced else None
     # out_dir is a temporary sibling of paths.finetune, renamed into place when the stage succeeds.
     with stage_run("finetune", params) as run, atomic_dir(worker_dir(paths.finetune, strategy)) as out_dir:
-        augmenting = augment.augmentation(augment.resolve(params.augment, meta["channels"]))
-        train = shards.training_epochs(paths.prepared, batch_size, params.seed, augmenting)
+        augmenter = augment.augmentation(augment.resolve(params.augment, meta["channels"]))
+        train = shards.training_epochs(paths.prepared, batch_size, params.seed, augmenter)
         val_ds = shards.dataset(paths.prepared, "val", batch_size)
         with strategy.scope():
             model = precision.in_policy(load_model(paths.train / MODEL_FILE), policy)  # as saved by train otherwise

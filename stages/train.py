@@ -44,17 +44,17 @@ def main() -> None:
     precision.use(policy)  # before building: layers take the global policy when they are made
     meta = shards.read_meta(paths.prepared)
     settings = auto.train_settings(params.train, params.model, meta["counts"]["train"]["total"])
-    augmenting = augment.resolve(params.augment, meta["channels"])  # flip "auto" depends on the colour mode
+    augment_settings = augment.resolve(params.augment, meta["channels"])  # flip "auto" depends on the colour mode
     resolved = {
         "resolved.train.epochs": settings.epochs,
         "resolved.train.batch_size": settings.batch_size,
-        "resolved.augment.flip": augmenting.flip,
+        "resolved.augment.flip": augment_settings.flip,
     }
     weights = class_weights(meta["counts"]["train"], meta["class_names"]) if settings.class_weight == "auto" else None
     # out_dir is a temporary sibling of paths.train, renamed into place when the stage succeeds.
     with stage_run("train", params) as run, atomic_dir(worker_dir(paths.train, strategy)) as out_dir:
-        augmented = augment.augmentation(augmenting)
-        train = shards.training_epochs(paths.prepared, settings.batch_size, params.seed, augmented)
+        augmenter = augment.augmentation(augment_settings)
+        train = shards.training_epochs(paths.prepared, settings.batch_size, params.seed, augmenter)
         val_ds = shards.dataset(paths.prepared, "val", settings.batch_size)
         with strategy.scope():
             model = build_model(params.model, (*meta["image_size"], meta["channels"]), len(meta["class_names"]))

@@ -7,14 +7,15 @@ as resolved.train.*, resolved.augment.flip).
 Reads params: seed, augment, model, train, tracking. Inside a `convpipe tune` trial it reports val_loss per epoch
 and stops early (exit code 3) when the study prunes the trial.
 Writes: paths.train/model.keras, history.csv and resolved.json (what `auto` and the feature cache resolved to;
-non-chief workers write beside it, see worker_dir).
+non-chief workers write beside it, see worker_dir), and paths.reports/train.json: the best epoch's val_accuracy and
+val_loss and the epochs run, a DVC metric (`dvc exp show`) and what a `convpipe tune` with `until: train` ranks by.
 """
 
 import json
 import sys
 import time
 
-from convpipe.core.atomic import atomic_dir
+from convpipe.core.atomic import atomic_dir, atomic_file
 from convpipe.core.errors import run_main
 from convpipe.core.params import load_params
 from convpipe.core.paths import load_paths
@@ -31,6 +32,7 @@ from convpipe.model.training import (
     cosine_schedule,
     distribution,
     fit,
+    is_chief,
     worker_dir,
 )
 from convpipe.tune import pruning
@@ -83,6 +85,9 @@ def main() -> None:
         with open(out_dir / "resolved.json", "w", encoding="utf-8") as handle:
             json.dump(resolved, handle, indent=2)
         best = min(history, key=lambda row: row["val_loss"])
+        if is_chief(strategy):
+            with atomic_file(paths.reports / "train.json") as handle:
+                json.dump(summary(history, best), handle, indent=2)
         run.log_metrics(
             {
                 "best_val_loss": best["val_loss"],
@@ -96,6 +101,16 @@ def main() -> None:
             f"train: best val_accuracy {best['val_accuracy']:.4f} (val_loss {best['val_loss']:.4f}) "
             f"after {len(history)} of at most {settings.epochs} epoch(s), batch size {settings.batch_size}"
         )
+
+
+def summary(history: list[dict], best: dict) -> dict:
+    """reports/train.json: the kept (lowest val_loss) epoch's val metrics, and how many epochs ran."""
+    return {
+        "val_accuracy": best["val_accuracy"],
+        "val_loss": best["val_loss"],
+        "best_epoch": history.index(best) + 1,
+        "epochs": len(history),
+    }
 
 
 if __name__ == "__main__":

@@ -250,8 +250,9 @@ def _entry_kind(entry: object) -> str:
 SearchEntry = Annotated[
     Annotated[SearchRange, Tag("range")] | Annotated[SearchChoices, Tag("choices")], Discriminator(_entry_kind)
 ]
-# Report keys an objective may name: reports/metrics.json's (test.accuracy) and reports/export.json's, under export.
-OBJECTIVE = r"^(test|val)\.[a-z0-9_]+$|^export\.[a-z0-9_]+\.[a-z0-9_]+$"
+# Report keys an objective may name: reports/metrics.json's (test.accuracy), reports/train.json's under train.
+# (train.val_accuracy) and reports/export.json's under export.
+OBJECTIVE = r"^(test|val|train)\.[a-z0-9_]+$|^export\.[a-z0-9_]+\.[a-z0-9_]+$"
 
 
 class Tune(Section):
@@ -268,7 +269,7 @@ class Tune(Section):
     startup_trials: Annotated[int, Field(ge=1, le=1000)] = 4
     warmup_epochs: Annotated[int, Field(ge=0, le=1000)] = 3
     baseline: bool = True
-    until: Annotated[str, Field(min_length=1, max_length=100)] = "export"
+    until: Annotated[str, Field(min_length=1, max_length=100)] = "auto"  # auto: the last objective's writer
     space: Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], SearchEntry], Field(min_length=1)]
 
     @model_validator(mode="after")

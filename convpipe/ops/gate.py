@@ -11,7 +11,7 @@ from pathlib import Path
 from convpipe.core.params import Rule, flatten
 
 # Report file → prefix of its keys in rules (metrics.json's keys are used bare: test.accuracy).
-REPORT_FILES = {"metrics.json": "", "export.json": "export."}
+REPORT_FILES = {"metrics.json": "", "export.json": "export.", "train.json": "train."}
 
 
 @dataclass(frozen=True)

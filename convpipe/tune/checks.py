@@ -31,13 +31,16 @@ def stages_through(until: str, stages: dict[str, dict]) -> list[str]:
 
 
 def check(params: Params, stages: dict[str, dict], reports: dict[str, float]) -> Tune:
-    """The tune section, once its space, baseline, until and objectives all hold; else ParamsError naming the key.
+    """The tune section, once its space, baseline, until and objectives all hold, with `until: auto` resolved;
+    else ParamsError naming the key.
 
     `reports` are the workspace's report metrics (gate.read_workspace): objectives must name one of them.
     """
     tune = params.tune
     if tune is None:
         raise ParamsError(f"{PARAMS_FILE}: no tune: section (the search space and objectives of `convpipe tune`)")
+    if tune.until == "auto":
+        tune = tune.model_copy(update={"until": last_writer(tune.objectives, stages)})
     run = stages_through(tune.until, stages)
     raw = params.model_dump(mode="json")
     for key, entry in tune.space.items():
@@ -147,6 +150,17 @@ def writer(report: str, stages: dict[str, dict]) -> str | None:
             if str(path).rsplit("/", 1)[-1] == report:
                 return name
     return None
+
+
+def last_writer(objectives: dict[str, str], stages: dict[str, dict]) -> str:
+    """`until: auto`: the last stage, in dvc.yaml's order, that writes an objective's report, so that trials run
+    no further than their objectives need (train for train.*, evaluate for val.*/test.*, export for export.*)."""
+    writers = {writer(report_file(key), stages) for key in objectives}
+    names = list(stages)
+    if None in writers:
+        unknown = [key for key in objectives if writer(report_file(key), stages) is None]
+        raise _fail(f"tune.objectives: {unknown[0]}: no stage of dvc.yaml writes {report_file(unknown[0])}")
+    return max(writers, key=names.index)
 
 
 def _check_objective(

@@ -112,7 +112,8 @@ class Driver:
         self.study, self.storage = session.study, session.storage
         self.commit, self.folder = session.commit, session.folder
         self.study_run_id = session.run.run.info.run_id if session.run.tracked else None
-        self.reports = load_paths().reports
+        paths = load_paths()
+        self.reports, self.train_dir = paths.reports, paths.train
         self.stages = checks.stages_through(self.tune.until, checks.pipeline_stages())
         self.distributions = distributions(self.tune.space)
         self.running: dict[int, tuple[optuna.trial.Trial, trials.RunningTrial]] = {}
@@ -243,7 +244,7 @@ class Driver:
         if not frozen.intermediate_values and len(self.tune.objectives) == 1 and self.tune.pruner != "none":
             # Train came from DVC's run-cache and reported nothing: its learning curve gives the pruner the epochs.
             sign = -1.0 if self.study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
-            for epoch, val_loss in enumerate(trials.train_val_losses(self.reports, rev)):
+            for epoch, val_loss in enumerate(trials.train_val_losses(self.train_dir, rev)):
                 trial.report(sign * val_loss, epoch)
         values = [found[key] for key in self.tune.objectives]
         self.study.tell(trial, values)

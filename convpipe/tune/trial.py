@@ -19,12 +19,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dvc.api
 import psutil
+from dvc.exceptions import DvcException
 from dvc.repo import Repo
 from dvc.repo.experiments.executor.base import ExecutorInfo
 from dvc.repo.experiments.refs import ExpRefInfo
 
 from convpipe.core.tracking import TUNE_ENV
+from convpipe.model.history import HISTORY_FILE
 from convpipe.ops.gate import read_revision
 from convpipe.tune.space import overrides
 
@@ -148,14 +151,15 @@ def metrics(reports: Path, rev: str) -> dict[str, float]:
     return read_revision(reports, rev) or {}
 
 
-def train_val_losses(reports: Path, rev: str) -> list[float]:
-    """val_loss of each train epoch, from the learning curve evaluate committed; [] without one."""
-    shown = subprocess.run(
-        ["git", "show", f"{rev}:./{reports / 'plots' / 'learning_curve.csv'}"], capture_output=True, text=True
-    )
-    if shown.returncode != 0:
+def train_val_losses(train_dir: Path, rev: str) -> list[float]:
+    """val_loss of each train epoch, from the history.csv of the train output experiment `rev` recorded (read
+    from DVC's cache: the trial ran in a copy sharing it); [] without one."""
+    try:
+        text = dvc.api.read(str(train_dir / HISTORY_FILE), repo=".", rev=rev)
+    except (OSError, DvcException):  # not recorded, or not in the cache: the replay is only a hint
         return []
-    return [float(row["val_loss"]) for row in csv.DictReader(io.StringIO(shown.stdout)) if row["phase"] == "train"]
+    rows = {row["epoch"]: row for row in csv.DictReader(io.StringIO(text))}  # a resumed epoch: the last wins
+    return [float(row["val_loss"]) for row in rows.values()]
 
 
 def last_error(log: Path) -> str:

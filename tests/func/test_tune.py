@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow
 TUNE = {
     "trials": 2,
     "workers": 2,
-    "objectives": {"val.accuracy": "maximize"},
-    "until": "evaluate",
+    "objectives": {"train.val_accuracy": "maximize"},
+    "until": "auto",  # train: the one stage that writes train.* (the func tests of stages cover the rest)
     "startup_trials": 1,
     "warmup_epochs": 0,
 }
@@ -90,9 +90,9 @@ def test_trials_are_experiments_run_two_at_a_time_and_the_best_applies(built_pro
     run("dvc", "exp", "apply", best.user_attrs["experiment"], cwd=repo)
     applied = yaml.safe_load((repo / "params.yaml").read_text())
     assert applied["model"]["dropout"] == pytest.approx(best.params["model.dropout"])
-    assert "up to date" in run("dvc", "status", "evaluate", cwd=repo).stdout  # its outputs came with it
-    metrics = json.loads((repo / "reports" / "metrics.json").read_text())
-    assert metrics["val"]["accuracy"] == pytest.approx(best.value)
+    assert "up to date" in run("dvc", "status", "train", cwd=repo).stdout  # its outputs came with it
+    metrics = json.loads((repo / "reports" / "train.json").read_text())
+    assert metrics["val_accuracy"] == pytest.approx(best.value)
 
 
 def kill_tree(process: subprocess.Popen) -> None:
@@ -107,8 +107,9 @@ def kill_tree(process: subprocess.Popen) -> None:
 
 
 def test_a_killed_study_resumes_and_a_lagging_trial_is_pruned(built_project, tmp_path):
-    # Trial 0 is params.yaml's own learning rate (restored from DVC's cache); later ones draw from up to 0.9,
-    # where Adam diverges: their val_loss lags trial 0's from the first epoch, and the median pruner stops them.
+    # Trial 0 is params.yaml's own learning rate (restored from DVC's cache, so the driver replays its epochs from
+    # its history.csv); later ones draw from up to 0.9, where Adam diverges: their val_loss lags trial 0's from the
+    # first epoch, and the median pruner stops them.
     space = {"train.learning_rate": {"low": 0.002, "high": 0.9}}
     repo = project(built_project, tmp_path / "repo", study="b", space=space, workers=1)
     runs = repo / ".dvc" / "cache" / "runs"

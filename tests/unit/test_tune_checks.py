@@ -11,7 +11,12 @@ from convpipe.tune import checks
 with open("params.yaml", encoding="utf-8") as handle:
     GOOD = yaml.safe_load(handle)
 STAGES = checks.pipeline_stages()
-REPORTS = {"val.accuracy": 0.98, "test.accuracy": 0.99, "export.tflite_int8.size_bytes": 123912.0}
+REPORTS = {
+    "train.val_accuracy": 0.99,
+    "val.accuracy": 0.98,
+    "test.accuracy": 0.99,
+    "export.tflite_int8.size_bytes": 123912.0,
+}
 
 
 def check(reports=REPORTS, top=None, **changes):
@@ -24,9 +29,22 @@ def check(reports=REPORTS, top=None, **changes):
 
 def test_the_committed_tune_section_passes_and_runs_the_stages_through_until():
     tune = check()
-    assert tune.until == "evaluate"
-    assert checks.stages_through(tune.until, STAGES) == list(STAGES)[: list(STAGES).index("evaluate") + 1]
+    assert GOOD["tune"]["until"] == "auto" and tune.until == "train"  # its one objective is train's
+    assert checks.stages_through(tune.until, STAGES) == list(STAGES)[: list(STAGES).index("train") + 1]
     assert checks.baseline_values(params.load_params())["model.filters"] == [32, 64, 128]
+
+
+@pytest.mark.parametrize(
+    "objectives, until",
+    [
+        ({"train.val_loss": "minimize"}, "train"),
+        ({"val.accuracy": "maximize"}, "evaluate"),
+        ({"test.accuracy": "maximize", "train.val_accuracy": "maximize"}, "evaluate"),
+        ({"val.accuracy": "maximize", "export.tflite_int8.size_bytes": "minimize"}, "export"),
+    ],
+)
+def test_until_auto_runs_trials_to_the_last_stage_an_objective_needs(objectives, until):
+    assert check(reports={}, objectives=objectives, until="auto", pruner="none").until == until
 
 
 @pytest.mark.parametrize(
@@ -38,8 +56,8 @@ def test_the_committed_tune_section_passes_and_runs_the_stages_through_until():
         ({"train": {"low": 1, "high": 5}}, "'train' is not a params key"),
         ({"seed.x": {"low": 1, "high": 5}}, "'seed.x' is not a params key (seed is a single value)"),
         ({"tune.trials": {"low": 1, "high": 5}}, "the tune section cannot search itself"),
-        # export's params only matter to stages after until: evaluate.
-        ({"export.sparsity": {"low": 0.3, "high": 0.6}}, "no stage through tune.until (evaluate) reads it"),
+        # export's params only matter to stages after until (auto: train, for train.val_accuracy).
+        ({"export.sparsity": {"low": 0.3, "high": 0.6}}, "no stage through tune.until (train) reads it"),
         (
             {"model.dropout": {"low": 0.2, "high": 1.0}},
             "tune.space.model.dropout: high 1.0 is not a valid model.dropout",
@@ -74,14 +92,17 @@ def test_the_baseline_must_lie_in_the_space():
 @pytest.mark.parametrize(
     "changes, expected",
     [
-        ({"until": "train"}, "tune.objectives: val.accuracy comes from metrics.json, written by stage evaluate"),
+        (
+            {"until": "train", "objectives": {"val.accuracy": "maximize"}},
+            "tune.objectives: val.accuracy comes from metrics.json, written by stage evaluate",
+        ),
         ({"until": "predict"}, "tune.until: 'predict' is not a stage of dvc.yaml"),
         (
             {"objectives": {"val.acuracy": "maximize"}},
             "val.acuracy is not a metric of reports/metrics.json (close: val.accuracy",
         ),
         (
-            {"objectives": {"export.tflite_int8.size_bytes": "minimize"}},
+            {"objectives": {"export.tflite_int8.size_bytes": "minimize"}, "until": "evaluate"},
             "export.tflite_int8.size_bytes comes from export.json, written by stage export, after tune.until",
         ),
     ],

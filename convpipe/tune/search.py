@@ -242,7 +242,7 @@ class Driver:
         frozen = self.storage.get_trial(self._id(trial.number))
         trial.set_user_attr(front.TRAINED, bool(frozen.intermediate_values))
         if not frozen.intermediate_values and len(self.tune.objectives) == 1 and self.tune.pruner != "none":
-            # Train came from DVC's run-cache and reported nothing: its learning curve gives the pruner the epochs.
+            # Train came from DVC's run-cache and reported nothing: its history.csv gives the pruner the epochs.
             sign = -1.0 if self.study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
             for epoch, val_loss in enumerate(trials.train_val_losses(self.train_dir, rev)):
                 trial.report(sign * val_loss, epoch)

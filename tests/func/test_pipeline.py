@@ -1,5 +1,6 @@
 """The whole DAG on a small subset of the digits, in a fresh git + DVC repository."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -38,6 +39,11 @@ def test_every_stage_ran_and_wrote_its_outputs(project):
     assert (repo / "models" / "finetune" / "model.keras").stat().st_size > 10_000
     resolved = json.loads((repo / "models" / "finetune" / "phases.json").read_text())["resolved"]
     assert resolved["resolved.augment.flip"] == "none"  # augment.flip auto, on grayscale digits
+    trained = json.loads((repo / "reports" / "train.json").read_text())
+    history = list(csv.DictReader((repo / "models" / "train" / "history.csv").open(encoding="utf-8")))
+    kept = min(history, key=lambda row: float(row["val_loss"]))
+    assert trained["epochs"] == len(history) and trained["best_epoch"] == history.index(kept) + 1
+    assert trained["val_accuracy"] == pytest.approx(float(kept["val_accuracy"]))
     metrics = json.loads((repo / "reports" / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
     assert set(metrics["test"]["per_class"]) == {str(d) for d in range(10)}

@@ -21,7 +21,15 @@ from convpipe.model import auto, precision
 from convpipe.model.builders import unfreeze
 from convpipe.model.saved import MODEL_FILE, load_model
 from convpipe.model.seeding import seed_everything
-from convpipe.model.training import BACKUP_ROOT, class_weights, compile_model, distribution, fit, worker_dir
+from convpipe.model.training import (
+    BACKUP_ROOT,
+    class_weights,
+    compile_model,
+    distribution,
+    fit,
+    run_identity,
+    worker_dir,
+)
 
 
 def val_metrics(model, val_ds) -> dict[str, float]:
@@ -56,7 +64,12 @@ def main() -> None:
             compile_model(model, settings.learning_rate)
         run.log_params(resolved)
         start, start_weights = val_metrics(model, val_ds), model.get_weights()
-        history = fit(model, train, val_ds, settings, out_dir, BACKUP_ROOT / "finetune", weights, run.keras_callbacks())
+        trained_from = run_identity(
+            params.model_dump(mode="json", include={"seed", "augment", "model", "train", "finetune"}),
+            [*shards.files(paths.prepared), paths.train / MODEL_FILE],
+        )
+        callbacks, backup = run.keras_callbacks(), BACKUP_ROOT / "finetune"
+        history = fit(model, train, val_ds, settings, out_dir, backup, weights, callbacks, identity=trained_from)
         tuned = val_metrics(model, val_ds) if history else start
         # Fine-tuning can overfit a small val set's loss; never hand on a model worse than train's.
         kept = "finetuned" if tuned["val_loss"] < start["val_loss"] else "start"

@@ -33,6 +33,7 @@ from convpipe.model.training import (
     distribution,
     fit,
     is_chief,
+    run_identity,
     worker_dir,
 )
 from convpipe.tune import pruning
@@ -80,7 +81,11 @@ def main() -> None:
         run.log_params(resolved)
         cached = f" ({time.perf_counter() - started:.1f}s to compute)" if head else ""
         print(f"train: precision {policy}, frozen-base feature cache {cache}{cached}")
-        history = fit(fitted, train, val_ds, settings, out_dir, BACKUP_ROOT / "train", weights, callbacks, schedule)
+        trained_from = run_identity(
+            params.model_dump(mode="json", include={"seed", "augment", "model", "train"}), shards.files(paths.prepared)
+        )
+        backup = BACKUP_ROOT / "train"
+        history = fit(fitted, train, val_ds, settings, out_dir, backup, weights, callbacks, schedule, trained_from)
         model.save(out_dir / MODEL_FILE)
         with open(out_dir / "resolved.json", "w", encoding="utf-8") as handle:
             json.dump(resolved, handle, indent=2)

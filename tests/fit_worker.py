@@ -88,7 +88,15 @@ def run(config: dict) -> dict:
         fitted, fit_train, fit_val = features.head_training(model, train, val_ds, 8)
         compile_model(fitted, settings.learning_rate)
     history = fit(
-        fitted, fit_train, fit_val, settings, out_dir, Path(config["backup"]), callbacks=callbacks, schedule=schedule
+        fitted,
+        fit_train,
+        fit_val,
+        settings,
+        out_dir,
+        Path(config["backup"]),
+        callbacks=callbacks,
+        schedule=schedule,
+        identity=config.get("identity"),
     )
     val_loss = model.evaluate(val_ds, verbose=0)[0]
     return {

@@ -113,6 +113,11 @@ def read_meta(prepared_dir: Path) -> dict:
         return json.load(handle)
 
 
+def files(prepared_dir: Path) -> list[Path]:
+    """Every file the preprocess stage wrote (shards and meta.json), in a stable order."""
+    return sorted(path for path in Path(prepared_dir).rglob("*") if path.is_file())
+
+
 def examples(prepared_dir: Path, split: str):
     """(dataset of single (uint8 pixels H×W×C, int label), image count, shuffle buffer) for `split`."""
     import tensorflow as tf

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import shutil
 import time
@@ -19,6 +21,7 @@ from convpipe.model.seeding import reseed_random_layers
 BEST_WEIGHTS = "best.ckpt"  # TensorFlow checkpoint: HDF5 weights fail to load under MultiWorkerMirroredStrategy
 # Resume state lives outside the DVC outputs, which DVC deletes before re-running a stage.
 BACKUP_ROOT = Path(".convpipe/backup")
+IDENTITY_FILE = "identity.txt"  # in a backup: what the interrupted run was trained from (see run_identity)
 
 
 def distribution(kind: str) -> tf.distribute.Strategy:
@@ -169,6 +172,26 @@ class EpochLine(tf.keras.callbacks.Callback):
         print(epoch_line(self.label, epoch + 1, self.planned, logs or {}, lr, elapsed, left), flush=True)
 
 
+def run_identity(values: dict, files: list[Path]) -> str:
+    """A digest of what a fit is trained from (its params, and its input files' names and bytes): a backup
+    made from anything else must not be resumed."""
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode())
+    for path in sorted(files):
+        digest.update(path.name.encode())
+        with open(path, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
+
+
+def discard_other_runs_backup(backup_dir: Path, identity: str) -> None:
+    """Delete an interrupted run's epoch backup unless it was made from `identity`: a kill, then an edit to
+    params.yaml or the data, must start over, not resume the old run."""
+    recorded = backup_dir / IDENTITY_FILE
+    if (backup_dir / "epochs").exists() and (not recorded.exists() or recorded.read_text() != identity):
+        print(f"{backup_dir.name}: an interrupted run's backup came from other params or data; starting over")
+        shutil.rmtree(backup_dir / "epochs", ignore_errors=True)
+
+
 def fit(
     model: tf.keras.Model,
     train: Epochs,
@@ -179,8 +202,10 @@ def fit(
     class_weight: dict[int, float] | None = None,
     callbacks: list | None = None,
     schedule: Callable[[int], float] | None = None,
+    identity: str | None = None,
 ) -> list[dict]:
-    """Train (resuming an interrupted run), keep the best-val_loss weights in `model`; return history.csv rows.
+    """Train (resuming an interrupted run of the same `identity`, see run_identity), keep the best-val_loss
+    weights in `model`; return history.csv rows.
 
     The learning rate follows `schedule` (epoch → rate, see cosine_schedule) when given; otherwise it is
     cut on val_loss plateaus (settings.reduce_lr_*), the count replayed from history.csv on resume.
@@ -193,9 +218,14 @@ def fit(
     strategy = model.distribute_strategy
     state_dir = worker_dir(backup_dir, strategy)
     history_path, best_path = state_dir / HISTORY_FILE, state_dir / BEST_WEIGHTS
+    if identity is not None:
+        discard_other_runs_backup(backup_dir, identity)
     if not (backup_dir / "epochs").exists():  # no interrupted run: drop what a finished or failed one left
         shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)
+    if identity is not None:  # for the next run, should this one be killed
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        (backup_dir / IDENTITY_FILE).write_text(identity)
     options = tf.data.Options()
     if strategy.num_replicas_in_sync > 1:
         # Shard by example: a split may have fewer TFRecord files than workers.

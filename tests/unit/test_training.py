@@ -93,7 +93,8 @@ def test_same_seed_same_weights_in_each_precision(tmp_path, extra):
     ids=["cosine", "plateau", "bfloat16", "feature-cache-augmented", "feature-cache"],
 )
 def test_killed_run_resumes_from_last_completed_epoch(tmp_path, extra):
-    config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 5, **extra}
+    # The same identity (params and data) on both runs: the backup is resumed.
+    config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 5, "identity": "A", **extra}
     killed = run_worker({**config, "kill_after": 1})
     killed.communicate(timeout=300)
     assert killed.returncode == -9
@@ -143,6 +144,21 @@ def train_on_two_workers(config: dict, attempts: int = 2) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_a_backup_from_other_params_or_data_is_not_resumed(tmp_path):
+    config = {"out": str(tmp_path / "out"), "backup": str(tmp_path / "backup"), "epochs": 4, "identity": "params A"}
+    killed = run_worker({**config, "kill_after": 1})
+    killed.communicate(timeout=300)
+    assert killed.returncode == -9 and (tmp_path / "backup" / "epochs").exists()
+    other = run_worker({**config, "identity": "params B"})
+    stdout = other.communicate(timeout=300)[0]
+    assert other.returncode == 0
+    started = json.loads(next(line for line in stdout.splitlines() if line.startswith("RESULT "))[7:])["started"]
+    assert started == [0, 1, 2, 3]  # from scratch, not from the killed run's epoch 2
+    assert "backup: an interrupted run's backup came from other params or data; starting over" in stdout
+    assert not (tmp_path / "backup").exists()  # a completed run clears its backup, identity included
+
+
 def test_two_workers_train_one_model(tmp_path):
     config = {
         "out": str(tmp_path / "out"),

@@ -50,11 +50,13 @@ def base_features(model_file: Path, pixels: np.ndarray) -> np.ndarray:
     """The pretrained base's pooled output (the layer `features`), frozen during the train stage."""
     import tensorflow as tf
 
+    from convpipe.model.precision import float32_copy
     from convpipe.model.saved import load_model
 
     # TensorFlow only here: with a from-scratch model the stage never imports it (seconds saved per run);
     # the features come from a frozen base in inference mode, so no seeding is needed, and sklearn takes the seed.
-    model = load_model(model_file)
+    # A float32 copy: a model trained under mixed_bfloat16 returns bfloat16 arrays, which sklearn refuses.
+    model = float32_copy(load_model(model_file))
     pooled = tf.keras.Model(model.inputs, model.get_layer("features").output)
     return pooled.predict(pixels.astype(np.float32), batch_size=BATCH_SIZE, verbose=0)
 

@@ -61,3 +61,27 @@ def test_suspects_summary_and_the_files_round_trip(tmp_path):
 def test_reading_a_missing_report_names_the_file_and_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"label_issues\.csv: not found \(run `dvc repro`"):
         label_issues.read(tmp_path)
+
+
+def test_base_features_of_a_bfloat16_model_are_float32_for_sklearn(tmp_path):
+    """A model trained under mixed_bfloat16 (precision auto on AMX CPUs) returns bfloat16 features, which sklearn
+    refuses ("dtype='numeric' is not compatible with arrays of bytes/strings"): label_check must hand it float32."""
+    import tensorflow as tf
+
+    from convpipe.model import precision
+    from stages.label_check import base_features
+
+    precision.use("mixed_bfloat16")
+    try:
+        inputs = tf.keras.Input((8, 8, 3))
+        pooled = tf.keras.layers.GlobalAveragePooling2D(name="features")(tf.keras.layers.Conv2D(4, 3)(inputs))
+        model = tf.keras.Model(inputs, tf.keras.layers.Dense(2, dtype="float32")(pooled))
+        assert model(np.zeros((1, 8, 8, 3), np.float32)).dtype == tf.float32
+        assert model.get_layer("features").compute_dtype == "bfloat16"
+        model.save(tmp_path / "model.keras")
+    finally:
+        precision.use("float32")
+    features = base_features(tmp_path / "model.keras", np.random.default_rng(0).uniform(0, 255, (10, 8, 8, 3)))
+    assert features.dtype == np.float32 and features.shape == (10, 4)
+    probabilities = label_issues.out_of_sample_probabilities(features, np.arange(10) % 2, seed=0)
+    assert probabilities.shape == (10, 2)

@@ -76,7 +76,7 @@ def matmul_gflops(dtype: str, side: int = MATMUL_SIDE, seconds: float = 2.0) -> 
     return 2 * side**3 * rounds / (time.perf_counter() - start) / 1e9
 
 
-WARMUP_STEPS = 3  # the first steps after tracing still set up oneDNN's kernels, bfloat16's most
+WARMUP_STEPS = 3  # steps after tracing still set up oneDNN's kernels (bfloat16's most of all): not timed
 MIN_STEPS = 5
 WINDOW_S = 15.0  # a 3 s window held 2-3 steps at 160×160 and showed bfloat16 1.3× float32 where 15 s shows 3.5×
 
